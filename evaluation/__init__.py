@@ -1,0 +1,1 @@
+"""Benchmark runners and evaluate-library metric modules."""

@@ -1,0 +1,177 @@
+"""Build ConTeXT-match model folders from sentence-transformers backbones, and load them with clear errors.
+
+A sentence-transformers folder (``modules.json``: Transformer -> mean Pooling [-> Normalize]) is what both
+all-mpnet-base-v2 and ``TechWolf/ConTeXT-Skill-Extraction-base`` look like. Its Transformer becomes the encoder of a
+:class:`~modeling.modeling_contextmatch.ConTeXTMatchModel`, a taxonomy becomes its skill index, and the result is
+saved as a ``trust_remote_code`` folder that ``AutoModel.from_pretrained`` opens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import AutoModel, AutoTokenizer
+
+from modeling.configuration_contextmatch import ConTeXTMatchConfig
+from modeling.modeling_contextmatch import ConTeXTMatchModel
+
+from .taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "contextmatch-default"
+ZERO_SHOT_THRESHOLD = 0.48  # the paper's tau, replaced by the calibrated value once a calibration has run
+
+
+class BuildError(ValueError):
+    """A backbone folder or model folder that cannot be used, with the reason and the fix."""
+
+
+@dataclass(frozen=True)
+class SentenceTransformerLayout:
+    """What a sentence-transformers folder holds: where its Transformer lives and how it pools."""
+
+    transformer_dir: Path
+    max_seq_length: int | None
+    normalize: bool
+
+
+def read_sentence_transformer(folder: str | Path) -> SentenceTransformerLayout:
+    """Check that ``folder`` is a Transformer -> mean Pooling sentence-transformers model and locate its parts."""
+    folder = Path(folder)
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        if (folder / "config.json").is_file():  # a bare transformers encoder folder: mean pooling is implied
+            return SentenceTransformerLayout(folder, None, normalize=False)
+        raise BuildError(f"{folder} is not a sentence-transformers or transformers model folder (no modules.json)")
+    modules = json.loads(modules_file.read_text())
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    if not kinds or kinds[0] != "Transformer":
+        raise BuildError(f"{folder}: the first module must be a Transformer, found {kinds}")
+    transformer_dir = folder / modules[0].get("path", "")
+    unsupported = [k for k in kinds[1:] if k not in ("Pooling", "Normalize")]
+    if unsupported:
+        raise BuildError(
+            f"{folder}: modules {unsupported} after pooling are not supported: ConTeXT-match compares token "
+            "vectors with skill vectors, so both must come straight from the Transformer and mean pooling"
+        )
+    if "Pooling" in kinds:
+        pooling = json.loads((folder / modules[kinds.index("Pooling")]["path"] / "config.json").read_text())
+        if not pooling.get("pooling_mode_mean_tokens"):
+            modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+            raise BuildError(f"{folder} pools with {modes}; ConTeXT-match needs mean pooling of the token vectors")
+    st_config = transformer_dir / "sentence_bert_config.json"
+    max_len = json.loads(st_config.read_text()).get("max_seq_length") if st_config.is_file() else None
+    return SentenceTransformerLayout(transformer_dir, max_len, normalize="Normalize" in kinds)
+
+
+def build_contextmatch(
+    backbone: str | Path,
+    taxonomy: Taxonomy,
+    *,
+    threshold: float = ZERO_SHOT_THRESHOLD,
+    max_seq_length: int | None = None,
+    trained: bool = False,
+    batch_size: int = 128,
+) -> ConTeXTMatchModel:
+    """A ConTeXT-match model around the encoder of ``backbone`` with ``taxonomy`` encoded as its skill index.
+
+    ``max_seq_length`` defaults to the backbone's own (384 for all-mpnet-base-v2), so a sentence is truncated where
+    sentence-transformers would truncate it and benchmark rankings match a plain ``SentenceTransformer``.
+    """
+    layout = read_sentence_transformer(backbone)
+    encoder = AutoModel.from_pretrained(layout.transformer_dir)
+    tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir)
+    if not tokenizer.is_fast:
+        raise BuildError(f"{backbone}: ConTeXT-match needs a fast tokenizer (tokenizer.json) for character offsets")
+    max_seq_length = max_seq_length or layout.max_seq_length or 256
+    config = ConTeXTMatchConfig(
+        encoder_config=encoder.config.to_dict(),
+        max_seq_length=max_seq_length,
+        threshold=threshold,
+        trained=trained,
+        name_or_path=str(backbone),
+    )
+    model = ConTeXTMatchModel(config)
+    missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
+    unexpected = [k for k in unexpected if not k.startswith("pooler.")]  # the unused BERT-style pooler head
+    if missing or unexpected:
+        raise BuildError(f"{backbone}: encoder weights do not fit (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    model.tokenizer = tokenizer
+    model.eval()
+    logger.info("encoding %d skill labels of %s", len(taxonomy.labels), taxonomy.name)
+    model.set_skill_index(taxonomy.labels, taxonomy.ids, taxonomy=taxonomy.name, batch_size=batch_size)
+    return model
+
+
+def save_model(model: ConTeXTMatchModel, output: str | Path) -> Path:
+    """Save ``model`` as a remote-code folder, atomically: a crash never leaves a half-written folder behind."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    type(model.config).register_for_auto_class()
+    type(model).register_for_auto_class("AutoModel")
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    try:
+        model.save_pretrained(staging)
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output
+
+
+def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMatchModel:
+    """Load a ConTeXT-match folder, turning the usual failures into messages that say what to do."""
+    folder = Path(path)
+    if not folder.exists():
+        raise BuildError(f"model folder {folder} does not exist; build one with `labor-encoders build --output DIR`")
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise BuildError(f"{folder} has no config.json: it is not a model folder (rebuild it with `labor-encoders build`)")
+    model_type = json.loads(config_file.read_text()).get("model_type")
+    if model_type != ConTeXTMatchConfig.model_type:
+        raise BuildError(f"{folder} holds a {model_type!r} model, not a ConTeXT-match model")
+    if not any(folder.glob("*.safetensors")):
+        raise BuildError(f"{folder} has no weights (model.safetensors is missing); rebuild it with `labor-encoders build`")
+    try:
+        model = ConTeXTMatchModel.from_pretrained(folder)
+    except OSError as error:
+        raise BuildError(str(error)) from error
+    return model.to(device).eval() if device else model.eval()
+
+
+def default_contextmatch_dir() -> Path:
+    """Where the setup builds the embedded default ConTeXT-match model (inside the user cache)."""
+    from .assets import cache_dir
+
+    return cache_dir() / "models" / DEFAULT_MODEL_NAME
+
+
+def ensure_default_contextmatch(force: bool = False) -> Path:
+    """Build the embedded default (all-mpnet-base-v2 + ESCO v1.2 skills, zero-shot) unless it is already there."""
+    from .assets import ensure_esco_skills, ensure_mpnet
+    from .taxonomy import load_esco_skills
+
+    output = default_contextmatch_dir()
+    marker = output / ".complete.json"
+    if marker.is_file() and not force:
+        return output
+    backbone = ensure_mpnet()
+    taxonomy = load_esco_skills(ensure_esco_skills())
+    logger.info("building the default ConTeXT-match model into %s (encodes %d skills once)", output, len(taxonomy))
+    model = build_contextmatch(backbone, taxonomy)
+    save_model(model, output)
+    marker.write_text(json.dumps({"backbone": "all-mpnet-base-v2", "taxonomy": taxonomy.name, "skills": len(taxonomy)}))
+    return output
+
+
+def resolve_model_dir(path: str | Path | None) -> Path:
+    """``path`` if given, else the embedded default (built on first use)."""
+    return Path(path) if path is not None else ensure_default_contextmatch()

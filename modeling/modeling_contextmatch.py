@@ -1,0 +1,492 @@
+"""ConTeXT-match: skill extraction by token-level attention over a skill index.
+
+Decorte et al. 2025, "Efficient Text Encoders for Labor Market Analysis" (arXiv 2505.24640). A sentence is encoded
+into token vectors ``z_xj``, every skill label into one mean-pooled vector ``z_s``, and
+
+    match(x, s) = sum_j alpha_j * cos(z_xj, z_s),   alpha_j = softmax_j(z_xj . z_s)   (real tokens only)
+
+Skills scoring at least the threshold tau are kept, then the redundancy filter keeps those that win the highest dot
+product ``z_xj . z_s`` for at least one token; the tokens a skill wins are its evidence.
+
+This file is copied verbatim into every ConTeXT-match model repository on the Hugging Face Hub: it imports only
+``torch``, ``transformers``, the standard library and its sibling configuration file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel
+from transformers.utils import ModelOutput, cached_file
+
+from .configuration_contextmatch import ConTeXTMatchConfig
+
+SKILL_INDEX_FILE = "skill_index.json"
+_SCORE_BUDGET = 1 << 23  # floats per (sentence, token, skill) block: about 32 MB per temporary
+_EPS = 1e-8
+
+
+def mean_pool(token_embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token vectors where ``mask`` is true: (B, L, H), (B, L) -> (B, H).
+
+    >>> mean_pool(torch.tensor([[[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]]]), torch.tensor([[1, 1, 0]]))
+    tensor([[2., 1.]])
+    """
+    weights = mask.to(token_embeddings.dtype).unsqueeze(-1)
+    return (token_embeddings * weights).sum(1) / weights.sum(1).clamp_min(_EPS)
+
+
+def contextmatch_scores(
+    token_embeddings: torch.Tensor,
+    token_mask: torch.Tensor,
+    skill_embeddings: torch.Tensor,
+    max_block: int = _SCORE_BUDGET,
+) -> torch.Tensor:
+    """ConTeXT-match scores of every sentence against every skill: (B, L, H), (B, L), (N, H) -> (B, N).
+
+    ``match(x, s) = sum_j softmax_j(z_xj . z_s) * cos(z_xj, z_s)`` with the softmax over the tokens where
+    ``token_mask`` is true. Skills are processed in chunks so that no temporary exceeds ``max_block`` floats.
+    A sentence without any unmasked token scores 0.
+
+    One sentence of two tokens, two skills. Skill 0 points along token 0, so token 0 gets nearly all the attention
+    and the score is close to cos(token 0, skill 0) = 1; the padded third token never counts:
+
+    >>> tokens = torch.tensor([[[4.0, 0.0], [0.0, 1.0], [-9.0, 9.0]]])
+    >>> mask = torch.tensor([[True, True, False]])
+    >>> skills = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
+    >>> contextmatch_scores(tokens, mask, skills)
+    tensor([[0.9997, 0.7071]])
+    """
+    mask = token_mask.bool()
+    token_norms = token_embeddings.norm(dim=-1, keepdim=True).clamp_min(_EPS)  # (B, L, 1)
+    skill_norms = skill_embeddings.norm(dim=-1).clamp_min(_EPS)  # (N,)
+    pad_bias = torch.zeros(mask.shape, dtype=token_embeddings.dtype, device=token_embeddings.device)
+    pad_bias = pad_bias.masked_fill(~mask, float("-inf")).unsqueeze(-1)  # (B, L, 1)
+    batch, length = mask.shape
+    chunk = max(1, max_block // max(1, batch * length))
+    scores = []
+    for start in range(0, skill_embeddings.shape[0], chunk):
+        skills = skill_embeddings[start : start + chunk]
+        dots = token_embeddings @ skills.T  # (B, L, n)
+        alpha = torch.softmax(dots + pad_bias, dim=1)
+        cos = dots.div_(token_norms * skill_norms[start : start + chunk])
+        scores.append(alpha.mul_(cos).sum(1))
+    if not scores:
+        return token_embeddings.new_zeros(batch, 0)
+    return torch.nan_to_num(torch.cat(scores, dim=1), nan=0.0)
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of a job ad: lines, then sentence ends followed by a capital or a digit.
+
+    Leading bullets and surrounding whitespace are left out of the spans; empty pieces are dropped.
+
+    >>> ad = "We offer:\\n- a bike. Python skills; SQL is a plus. Great team!"
+    >>> [ad[s:e] for s, e in split_sentences(ad)]
+    ['We offer:', 'a bike.', 'Python skills; SQL is a plus.', 'Great team!']
+    """
+    spans = []
+    for line in re.finditer(r"[^\n\r]+", text):
+        start = line.start()
+        for end in _sentence_ends(line.group()):
+            piece = text[start : line.start() + end]
+            lead = len(piece) - len(piece.lstrip(" \t\u00a0-*\u2022\u00b7\u25aa\u2013>"))
+            trail = len(piece) - len(piece.rstrip())
+            if lead < len(piece):
+                spans.append((start + lead, line.start() + end - trail))
+            start = line.start() + end
+    return spans
+
+
+def _sentence_ends(line: str) -> Iterator[int]:
+    for match in re.finditer(r"[.!?](?=\s+[\"'(\[]?[A-Z0-9\u00c0-\u024f])", line):
+        yield match.end()
+    yield len(line)
+
+
+@dataclass
+class ConTeXTMatchOutput(ModelOutput):
+    """Token vectors of a batch of texts, their attention mask, and their mean-pooled vectors."""
+
+    token_embeddings: torch.Tensor | None = None
+    attention_mask: torch.Tensor | None = None
+    pooled_embeddings: torch.Tensor | None = None
+
+
+class ConTeXTMatchModel(PreTrainedModel):
+    """A token encoder plus a skill index; `extract()` finds skills in text, `rank()` scores the whole index.
+
+    Load with ``AutoModel.from_pretrained(folder_or_repo, trust_remote_code=True)``: the weights, the tokenizer and
+    the skill index (labels and ids in ``skill_index.json``, pooled vectors in the weights file) all load together.
+    """
+
+    config_class = ConTeXTMatchConfig
+    base_model_prefix = "contextmatch"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def __init__(self, config: ConTeXTMatchConfig) -> None:
+        super().__init__(config)
+        encoder_class = AutoModel._model_mapping[type(config.encoder_config)]
+        kwargs = {"add_pooling_layer": False} if _accepts(encoder_class, "add_pooling_layer") else {}
+        self.encoder = AutoModel.from_config(config.encoder_config, **kwargs)
+        self.register_buffer("skill_embeddings", torch.zeros(config.num_skills, config.hidden_size))
+        self.skill_labels: list[str] = [f"skill {i}" for i in range(config.num_skills)]
+        self.skill_ids: list[str] = list(self.skill_labels)
+        self.tokenizer = None
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if module is not self and hasattr(self, "encoder"):
+            self.encoder._init_weights(module)
+
+    # ----------------------------------------------------------------------------------------------- encoding
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **encoder_kwargs: Any
+    ) -> ConTeXTMatchOutput:
+        """Encode token ids into token vectors (B, L, H), and their mean-pooled vectors (B, H)."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **encoder_kwargs)[0]
+        return ConTeXTMatchOutput(
+            token_embeddings=hidden,
+            attention_mask=attention_mask,
+            pooled_embeddings=mean_pool(hidden, attention_mask),
+        )
+
+    @torch.inference_mode()
+    def encode_labels(self, labels: Sequence[str], batch_size: int = 128) -> torch.Tensor:
+        """Mean-pooled vectors (N, H) of skill labels, as the skill index stores them (float32, on CPU)."""
+        tokenizer = self._require_tokenizer()
+        order = sorted(range(len(labels)), key=lambda i: len(labels[i]))
+        out = torch.zeros(len(labels), self.config.hidden_size)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = tokenizer(
+                [labels[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=self.config.label_max_seq_length,
+                return_tensors="pt",
+            ).to(self.device)
+            pooled = self(batch["input_ids"], batch["attention_mask"]).pooled_embeddings
+            out[rows] = pooled.float().cpu()
+        return out
+
+    # -------------------------------------------------------------------------------------------- skill index
+    def set_skill_index(
+        self,
+        labels: Sequence[str],
+        ids: Sequence[str] | None = None,
+        embeddings: torch.Tensor | None = None,
+        taxonomy: str | None = None,
+        batch_size: int = 128,
+    ) -> None:
+        """Replace the skill index: encode ``labels`` (or take precomputed ``embeddings``) and store them.
+
+        ``ids`` (URIs) default to the labels. The index is saved with the model by ``save_pretrained``.
+        """
+        labels = [str(label) for label in labels]
+        ids = [str(i) for i in ids] if ids is not None else list(labels)
+        if not labels or any(not label.strip() for label in labels):
+            raise ValueError("the skill index needs at least one label, and no empty labels")
+        if len(ids) != len(labels):
+            raise ValueError(f"got {len(labels)} labels but {len(ids)} ids")
+        if len(set(labels)) != len(labels):
+            raise ValueError("skill labels must be unique; deduplicate the taxonomy first")
+        if embeddings is None:
+            embeddings = self.encode_labels(labels, batch_size=batch_size)
+        if tuple(embeddings.shape) != (len(labels), self.config.hidden_size):
+            raise ValueError(f"embeddings of shape {tuple(embeddings.shape)} do not fit {len(labels)} labels")
+        self.skill_embeddings = embeddings.to(device=self.device, dtype=torch.float32).contiguous()
+        self.skill_labels, self.skill_ids = labels, ids
+        self.config.num_skills = len(labels)
+        if taxonomy is not None:
+            self.config.taxonomy = taxonomy
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        """Save weights (with the skill vectors), config, code, tokenizer and the skill labels and ids."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if not kwargs.get("is_main_process", True):
+            return
+        index = {
+            "format": 1,
+            "taxonomy": self.config.taxonomy,
+            "labels": self.skill_labels,
+            "ids": self.skill_ids,
+        }
+        with open(os.path.join(save_directory, SKILL_INDEX_FILE), "w", encoding="utf-8") as f:
+            json.dump(index, f, ensure_ascii=False)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """Load weights, tokenizer and skill index from a local folder or a Hub repository."""
+        hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
+        try:
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as error:
+            if "safetensor" in f"{type(error).__name__} {error}".lower():
+                raise OSError(
+                    f"the weights in {pretrained_model_name_or_path} are corrupt or truncated ({error}); "
+                    "download or rebuild the model folder"
+                ) from error
+            raise
+        model._load_skill_index(str(pretrained_model_name_or_path), hub_kwargs)
+        try:
+            model.tokenizer = AutoTokenizer.from_pretrained(
+                pretrained_model_name_or_path, config=model.config, **hub_kwargs
+            )
+        except (OSError, ValueError) as error:
+            raise OSError(
+                f"no usable tokenizer in {pretrained_model_name_or_path} ({error}); a ConTeXT-match folder "
+                "needs its tokenizer files beside config.json"
+            ) from error
+        return model
+
+    def _load_skill_index(self, name_or_path: str, hub_kwargs: dict[str, Any]) -> None:
+        if self.config.num_skills == 0:
+            return
+        path = cached_file(name_or_path, SKILL_INDEX_FILE, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+        if path is None:
+            raise OSError(
+                f"{name_or_path} has {self.config.num_skills} skill vectors but no {SKILL_INDEX_FILE} with their "
+                "labels; copy that file back or rebuild the skill index (set_skill_index)"
+            )
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+        if len(index["labels"]) != self.config.num_skills or len(index["ids"]) != self.config.num_skills:
+            raise OSError(
+                f"{SKILL_INDEX_FILE} lists {len(index['labels'])} skills, the weights hold "
+                f"{self.config.num_skills}; the folder is inconsistent, rebuild its skill index"
+            )
+        self.skill_labels, self.skill_ids = index["labels"], index["ids"]
+
+    # --------------------------------------------------------------------------------------------- inference
+    @torch.inference_mode()
+    def rank(self, texts: Sequence[str], top_k: int | None = None, scoring: str = "contextmatch", batch_size: int = 32):
+        """Score each text, as one sentence, against the whole skill index.
+
+        ``scoring="contextmatch"`` is the token attention; ``scoring="mean-pool"`` is the plain bi-encoder baseline
+        (cosine of the mean-pooled sentence and skill vectors, what a sentence-transformers user gets).
+
+        Returns ``torch.return_types.topk`` with ``values`` (match scores) and ``indices`` (rows of the index,
+        see ``skill_labels``/``skill_ids``), both (len(texts), k), best first; ``top_k=None`` ranks every skill.
+        A text longer than ``max_seq_length`` tokens is scored in windows and keeps each skill's best window.
+        """
+        self._require_index()
+        k = self.config.num_skills if top_k is None else min(top_k, self.config.num_skills)
+        scores = torch.zeros(len(texts), self.config.num_skills)
+        for segment_rows, _, encoded, _ in self._encode_segments([str(t) for t in texts], batch_size):
+            segment_scores = self._score(encoded, scoring)
+            for row, text_index in enumerate(segment_rows):
+                scores[text_index] = torch.maximum(scores[text_index], segment_scores[row])
+        return scores.topk(k, dim=1)
+
+    @torch.inference_mode()
+    def extract(
+        self,
+        texts: str | Sequence[str],
+        threshold: float | None = None,
+        top_k: int | None = None,
+        redundancy_filter: bool | None = None,
+        batch_size: int = 32,
+    ) -> list[dict[str, Any]]:
+        """Skills in each text, with the words that triggered them.
+
+        Each text is split into sentences (long ones into windows); a skill is kept in a sentence when its match
+        score reaches ``threshold`` (default: the calibrated ``config.threshold``) and, with the redundancy filter,
+        when it wins the highest dot product for at least one token. Per text, skills keep their best score and
+        the union of their evidence.
+
+        Returns one dict per text: ``{"text", "skills": [{"label", "id", "score", "evidence": [{"start", "end",
+        "text"}]}]}``, skills best first (at most ``top_k``), evidence as character spans of the input text.
+        """
+        texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
+        self._require_index()
+        threshold = self.config.threshold if threshold is None else float(threshold)
+        use_filter = self.config.redundancy_filter if redundancy_filter is None else redundancy_filter
+        sentences, owner = [], []
+        for text_index, text in enumerate(texts):
+            for start, end in split_sentences(text):
+                sentences.append((text_index, start, end))
+                owner.append(text)
+        found: list[dict[int, dict[str, Any]]] = [{} for _ in texts]
+        sentence_texts = [texts[t][s:e] for t, s, e in sentences]
+        for rows, windows, encoded, offsets in self._encode_segments(sentence_texts, batch_size):
+            scores = self._score(encoded)
+            for row, sentence_index in enumerate(rows):
+                text_index, sentence_start, sentence_end = sentences[sentence_index]
+                kept = (scores[row] >= threshold).nonzero().flatten()
+                owned = self._owned_tokens(encoded, row, kept, use_filter)
+                for skill, tokens in owned.items():
+                    spans = _token_spans(offsets[row], tokens, sentence_start, sentence_end, windows[row])
+                    entry = found[text_index].setdefault(skill, {"score": 0.0, "spans": set()})
+                    entry["score"] = max(entry["score"], float(scores[row, skill]))
+                    entry["spans"].update(spans)
+        return [self._format(text, hits, top_k) for text, hits in zip(texts, found, strict=True)]
+
+    def _format(self, text: str, hits: dict[int, dict[str, Any]], top_k: int | None) -> dict[str, Any]:
+        ranked = sorted(hits.items(), key=lambda item: -item[1]["score"])[:top_k]
+        skills = []
+        for skill, hit in ranked:
+            evidence = [{"start": s, "end": e, "text": text[s:e]} for s, e in _merge_spans(hit["spans"], text)]
+            skills.append(
+                {
+                    "label": self.skill_labels[skill],
+                    "id": self.skill_ids[skill],
+                    "score": round(hit["score"], 4),
+                    "evidence": evidence,
+                }
+            )
+        return {"text": text, "skills": skills}
+
+    def _score(self, encoded: dict[str, torch.Tensor], scoring: str = "contextmatch") -> torch.Tensor:
+        skills = self.skill_embeddings.to(torch.float32)
+        if scoring == "contextmatch":
+            return contextmatch_scores(encoded["token_embeddings"], encoded["score_mask"], skills).cpu()
+        if scoring == "mean-pool":
+            pooled = mean_pool(encoded["token_embeddings"], encoded["attention_mask"])
+            return nn.functional.normalize(pooled, dim=-1).matmul(nn.functional.normalize(skills, dim=-1).T).cpu()
+        raise ValueError(f"unknown scoring {scoring!r}: use 'contextmatch' or 'mean-pool'")
+
+    def _owned_tokens(
+        self, encoded: dict[str, torch.Tensor], row: int, kept: torch.Tensor, use_filter: bool
+    ) -> dict[int, list[int]]:
+        """Tokens each kept skill wins (the highest dot product among the kept skills).
+
+        With the redundancy filter only skills that win a token survive; without it every kept skill stays, with
+        the tokens it wins (possibly none) as its evidence.
+        """
+        if kept.numel() == 0:
+            return {}
+        mask = encoded["score_mask"][row]
+        positions = mask.nonzero().flatten().tolist()
+        tokens = encoded["token_embeddings"][row][mask]  # (T, H)
+        dots = tokens @ self.skill_embeddings[kept.to(self.skill_embeddings.device)].T.float()  # (T, K)
+        owned: dict[int, list[int]] = {} if use_filter else {int(s): [] for s in kept}
+        for position, winner in zip(positions, dots.argmax(dim=1).tolist(), strict=True):
+            owned.setdefault(int(kept[winner]), []).append(position)
+        return owned
+
+    def _encode_segments(
+        self, texts: list[str], batch_size: int
+    ) -> Iterator[tuple[list[int], list[bool], dict[str, torch.Tensor], torch.Tensor]]:
+        """Tokenize texts into windows of at most ``max_seq_length`` tokens, encode them in length-sorted batches.
+
+        Yields (text index per row, whether the row is one window of a longer text, the encoded batch with
+        ``token_embeddings`` and ``score_mask``, character offsets per token).
+        """
+        if not texts:
+            return
+        tokenizer = self._require_tokenizer()
+        enc = tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.config.max_seq_length,
+            stride=self.config.window_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
+        sample = enc["overflow_to_sample_mapping"]
+        windowed = [sample.count(i) > 1 for i in range(len(texts))]
+        order = sorted(range(len(sample)), key=lambda i: len(enc["input_ids"][i]))
+        pad_id = tokenizer.pad_token_id or 0
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            length = max(len(enc["input_ids"][i]) for i in rows)
+            ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+            attention = torch.zeros(len(rows), length, dtype=torch.long)
+            special = torch.ones(len(rows), length, dtype=torch.bool)
+            offsets = torch.zeros(len(rows), length, 2, dtype=torch.long)
+            for r, i in enumerate(rows):
+                n = len(enc["input_ids"][i])
+                ids[r, :n] = torch.tensor(enc["input_ids"][i])
+                attention[r, :n] = 1
+                special[r, :n] = torch.tensor(enc["special_tokens_mask"][i], dtype=torch.bool)
+                offsets[r, :n] = torch.tensor(enc["offset_mapping"][i])
+            out = self(ids.to(self.device), attention.to(self.device))
+            score_mask = attention.bool() if self.config.score_special_tokens else attention.bool() & ~special
+            encoded = {
+                "token_embeddings": out.token_embeddings.float(),
+                "score_mask": score_mask.to(self.device),
+                "attention_mask": attention.to(self.device),
+                "special": special,
+            }
+            yield [sample[i] for i in rows], [windowed[sample[i]] for i in rows], encoded, offsets
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise RuntimeError(
+                "this model has no tokenizer: load it with from_pretrained, or set model.tokenizer = "
+                "AutoTokenizer.from_pretrained(...)"
+            )
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise RuntimeError("ConTeXT-match needs a fast (Rust) tokenizer for character offsets")
+        return self.tokenizer
+
+    def _require_index(self) -> None:
+        if self.config.num_skills == 0:
+            raise RuntimeError("the skill index is empty: call model.set_skill_index(labels, ids) first")
+
+
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
+
+def _accepts(cls: type, argument: str) -> bool:
+    import inspect
+
+    return argument in inspect.signature(cls.__init__).parameters
+
+
+def _token_spans(
+    offsets: torch.Tensor, tokens: list[int], sentence_start: int, sentence_end: int, windowed: bool
+) -> list[tuple[int, int]]:
+    """Character spans (in the whole text) of the owned tokens; a special token stands for its whole sentence."""
+    spans = []
+    for position in tokens:
+        start, end = offsets[position].tolist()
+        if start == end:  # special token (<s>, </s>): the sentence as a whole
+            if not windowed:
+                spans.append((sentence_start, sentence_end))
+            continue
+        spans.append((sentence_start + start, sentence_start + end))
+    return spans
+
+
+def _merge_spans(spans: set[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    """Evidence spans for people: widened to whole words, punctuation-only spans dropped, neighbours merged.
+
+    >>> text = "Strong PostgreSQL, and Spark."
+    >>> [text[s:e] for s, e in _merge_spans({(7, 14), (14, 17), (17, 18), (23, 28)}, text)]
+    ['PostgreSQL', 'Spark']
+    """
+    widened = []
+    for start, end in spans:
+        if not any(char.isalnum() for char in text[start:end]):
+            continue
+        while start > 0 and text[start - 1].isalnum():
+            start -= 1
+        while end < len(text) and text[end].isalnum():
+            end += 1
+        widened.append((start, end))
+    merged: list[list[int]] = []
+    for start, end in sorted(widened):
+        if merged and (start <= merged[-1][1] or not text[merged[-1][1] : start].strip(" \t")):
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
+__all__ = ["ConTeXTMatchModel", "ConTeXTMatchOutput", "contextmatch_scores", "mean_pool", "split_sentences"]
