@@ -62,12 +62,26 @@ def read_sentence_transformer(folder: str | Path) -> SentenceTransformerLayout:
         )
     if "Pooling" in kinds:
         pooling = json.loads((folder / modules[kinds.index("Pooling")]["path"] / "config.json").read_text())
-        if not pooling.get("pooling_mode_mean_tokens"):
-            modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+        modes = _pooling_modes(pooling)
+        if modes != ["mean"]:
             raise BuildError(f"{folder} pools with {modes}; ConTeXT-match needs mean pooling of the token vectors")
     st_config = transformer_dir / "sentence_bert_config.json"
     max_len = json.loads(st_config.read_text()).get("max_seq_length") if st_config.is_file() else None
     return SentenceTransformerLayout(transformer_dir, max_len, normalize="Normalize" in kinds)
+
+
+def _pooling_modes(pooling: dict) -> list[str]:
+    """Pooling modes of a Pooling config, in the sentence-transformers 6 format or the older flag format."""
+    if "pooling_mode" in pooling:
+        mode = pooling["pooling_mode"]
+        return [mode] if isinstance(mode, str) else list(mode)
+    legacy = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
+    modes = [name for flag, name in legacy.items() if pooling.get(flag)]
+    return modes + [
+        k.removeprefix("pooling_mode_")
+        for k, v in pooling.items()
+        if v and k not in legacy and k.startswith("pooling_mode")
+    ]
 
 
 def build_contextmatch(
@@ -89,7 +103,7 @@ def build_contextmatch(
     tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir)
     if not tokenizer.is_fast:
         raise BuildError(f"{backbone}: ConTeXT-match needs a fast tokenizer (tokenizer.json) for character offsets")
-    max_seq_length = max_seq_length or layout.max_seq_length or 256
+    max_seq_length = max_seq_length or layout.max_seq_length or min(tokenizer.model_max_length, 512)
     config = ConTeXTMatchConfig(
         encoder_config=encoder.config.to_dict(),
         max_seq_length=max_seq_length,
@@ -127,6 +141,18 @@ def save_model(model: ConTeXTMatchModel, output: str | Path) -> Path:
     return output
 
 
+def copy_model(source: Path, output: str | Path) -> Path:
+    """Copy a model folder (without its build marker), atomically."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete.json"))
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
+    return output
+
+
 def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMatchModel:
     """Load a ConTeXT-match folder, turning the usual failures into messages that say what to do."""
     folder = Path(path)
@@ -134,12 +160,16 @@ def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMat
         raise BuildError(f"model folder {folder} does not exist; build one with `labor-encoders build --output DIR`")
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise BuildError(f"{folder} has no config.json: it is not a model folder (rebuild it with `labor-encoders build`)")
+        raise BuildError(
+            f"{folder} has no config.json: it is not a model folder (rebuild it with `labor-encoders build`)"
+        )
     model_type = json.loads(config_file.read_text()).get("model_type")
     if model_type != ConTeXTMatchConfig.model_type:
         raise BuildError(f"{folder} holds a {model_type!r} model, not a ConTeXT-match model")
     if not any(folder.glob("*.safetensors")):
-        raise BuildError(f"{folder} has no weights (model.safetensors is missing); rebuild it with `labor-encoders build`")
+        raise BuildError(
+            f"{folder} has no weights (model.safetensors is missing); rebuild it with `labor-encoders build`"
+        )
     try:
         model = ConTeXTMatchModel.from_pretrained(folder)
     except OSError as error:

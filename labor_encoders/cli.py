@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 
     extract = commands.add_parser("extract", help="extract skills (with their evidence) from job ads")
     extract.add_argument("texts", nargs="*", metavar="TEXT", help="job ad texts; '-' reads one from standard input")
-    extract.add_argument("--file", action="append", type=Path, default=[], help="a file holding one job ad (repeatable)")
+    extract.add_argument(
+        "--file", action="append", type=Path, default=[], help="a file holding one job ad (repeatable)"
+    )
     extract.add_argument("--model", type=Path, help="model folder (default: the embedded default model)")
     extract.add_argument("--threshold", type=float, help="decision threshold (default: the model's calibrated tau)")
     extract.add_argument("--top-k", type=int, help="at most K skills per text")
@@ -100,12 +102,17 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from .assets import ensure_mpnet
-    from .build import ZERO_SHOT_THRESHOLD, build_contextmatch, save_model
+    from .build import ZERO_SHOT_THRESHOLD, build_contextmatch, copy_model, ensure_default_contextmatch, save_model
     from .taxonomy import load_esco_skills, load_taxonomy
 
+    columns = [args.label_column, args.id_column, args.alt_labels_column, args.description_column, args.format]
+    if args.taxonomy is None and any(columns):
+        raise UsageError("column and format flags describe a --taxonomy file; give one")
+    options = [args.backbone, args.taxonomy, args.threshold, args.max_seq_length, args.trained or None]
+    if all(option is None for option in options):  # the embedded default: reuse the setup's build of it
+        print(copy_model(ensure_default_contextmatch(), args.output))
+        return 0
     if args.taxonomy is None:
-        if any([args.label_column, args.id_column, args.alt_labels_column, args.description_column, args.format]):
-            raise UsageError("column and format flags describe a --taxonomy file; give one")
         taxonomy = load_esco_skills()
     else:
         taxonomy = load_taxonomy(

@@ -70,14 +70,17 @@ def contextmatch_scores(
     pad_bias = torch.zeros(mask.shape, dtype=token_embeddings.dtype, device=token_embeddings.device)
     pad_bias = pad_bias.masked_fill(~mask, float("-inf")).unsqueeze(-1)  # (B, L, 1)
     batch, length = mask.shape
+    track_grad = torch.is_grad_enabled() and (token_embeddings.requires_grad or skill_embeddings.requires_grad)
     chunk = max(1, max_block // max(1, batch * length))
     scores = []
     for start in range(0, skill_embeddings.shape[0], chunk):
         skills = skill_embeddings[start : start + chunk]
         dots = token_embeddings @ skills.T  # (B, L, n)
         alpha = torch.softmax(dots + pad_bias, dim=1)
-        cos = dots.div_(token_norms * skill_norms[start : start + chunk])
-        scores.append(alpha.mul_(cos).sum(1))
+        if track_grad:
+            scores.append((alpha * dots / (token_norms * skill_norms[start : start + chunk])).sum(1))
+        else:  # inference: reuse the buffers
+            scores.append(alpha.mul_(dots.div_(token_norms * skill_norms[start : start + chunk])).sum(1))
     if not scores:
         return token_embeddings.new_zeros(batch, 0)
     return torch.nan_to_num(torch.cat(scores, dim=1), nan=0.0)

@@ -1,0 +1,113 @@
+"""Building ConTeXT-match folders from sentence-transformers folders in the layouts found on the Hub."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from labor_encoders.build import BuildError, build_contextmatch, read_sentence_transformer, save_model
+from labor_encoders.taxonomy import Taxonomy
+from tests.conftest import TINY_IDS, TINY_SKILLS
+
+TAXONOMY = Taxonomy(TINY_SKILLS, TINY_IDS, [[] for _ in TINY_SKILLS], ["" for _ in TINY_SKILLS], "tiny skills")
+SENTENCES = ["strong python and sql skills.", "great team work!"]
+
+
+def _sentence_transformers():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
+    return SentenceTransformer, Transformer, Pooling, Dense
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A tiny BERT encoder with its tokenizer, saved as a plain transformers folder."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)
+    BertModel(config).save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def contextmatch_layout(tmp_path_factory, tiny_encoder_dir) -> Path:
+    """The TechWolf/ConTeXT-Skill-Extraction-base layout, saved by sentence-transformers 6: Transformer -> mean Pooling."""
+    SentenceTransformer, Transformer, Pooling, _ = _sentence_transformers()
+    folder = tmp_path_factory.mktemp("st-contextmatch")
+    transformer = Transformer(str(tiny_encoder_dir))
+    SentenceTransformer(modules=[transformer, Pooling(32, "mean")], device="cpu").save(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def mpnet_style_layout(tmp_path_factory, tiny_encoder_dir) -> Path:
+    """The all-mpnet-base-v2 layout as published (sentence-transformers 2.x files): Transformer, Pooling, Normalize."""
+    folder = tmp_path_factory.mktemp("st-legacy")
+    for item in tiny_encoder_dir.iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 40, "do_lower_case": False}))
+    (folder / "1_Pooling").mkdir()
+    pooling = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+               "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    (folder / "2_Normalize").mkdir()
+    return folder
+
+
+def test_contextmatch_layout_builds_a_model_identical_to_sentence_transformers(contextmatch_layout) -> None:
+    SentenceTransformer, *_ = _sentence_transformers()
+    reference = SentenceTransformer(str(contextmatch_layout), device="cpu")
+    model = build_contextmatch(contextmatch_layout, TAXONOMY)
+    torch.testing.assert_close(
+        model.skill_embeddings, reference.encode(TINY_SKILLS, convert_to_tensor=True), atol=1e-5, rtol=1e-5
+    )
+    tokens = reference.encode(SENTENCES, output_value="token_embeddings")
+    batch = model.tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ours = model(batch["input_ids"], batch["attention_mask"]).token_embeddings
+    for i, reference_tokens in enumerate(tokens):
+        torch.testing.assert_close(ours[i, : len(reference_tokens)], reference_tokens, atol=1e-5, rtol=1e-5)
+    assert model.config.trained is False and model.config.taxonomy == "tiny skills"
+
+
+def test_published_mpnet_layout_with_normalize_builds_and_keeps_its_max_length(mpnet_style_layout, tmp_path) -> None:
+    layout = read_sentence_transformer(mpnet_style_layout)
+    assert layout.normalize and layout.max_seq_length == 40 and layout.transformer_dir == mpnet_style_layout
+    model = build_contextmatch(mpnet_style_layout, TAXONOMY, threshold=0.3)
+    assert model.config.max_seq_length == 40 and model.config.threshold == 0.3
+    folder = save_model(model, tmp_path / "built")
+    assert (folder / "skill_index.json").is_file() and (folder / "modeling_contextmatch.py").is_file()
+
+
+def test_unsupported_layouts_are_refused_with_the_reason(tmp_path, tiny_encoder_dir) -> None:
+    SentenceTransformer, Transformer, Pooling, Dense = _sentence_transformers()
+    transformer = Transformer(str(tiny_encoder_dir))
+    SentenceTransformer(modules=[transformer, Pooling(32, "cls")], device="cpu").save(str(tmp_path / "cls"))
+    with pytest.raises(BuildError, match="needs mean pooling"):
+        read_sentence_transformer(tmp_path / "cls")
+    dense = Dense(32, 16)
+    SentenceTransformer(modules=[transformer, Pooling(32, "mean"), dense], device="cpu").save(str(tmp_path / "dense"))
+    with pytest.raises(BuildError, match="not supported"):
+        read_sentence_transformer(tmp_path / "dense")
+    with pytest.raises(BuildError, match="not a sentence-transformers"):
+        read_sentence_transformer(tmp_path / "nothing-here")
+
+
+def test_a_plain_transformers_folder_is_accepted_with_mean_pooling(tiny_encoder_dir) -> None:
+    layout = read_sentence_transformer(tiny_encoder_dir)
+    assert layout.transformer_dir == tiny_encoder_dir and not layout.normalize

@@ -1,0 +1,144 @@
+"""Mechanics of ConTeXTMatchModel on tiny randomly initialised BERT and MPNet encoders."""
+
+from __future__ import annotations
+
+import torch
+
+from modeling.modeling_contextmatch import contextmatch_scores, split_sentences
+
+AD = "We offer a bike. Python skills; SQL is a plus.\n- Great team work and communication!"
+
+
+def test_forward_gives_token_vectors_mask_and_pooled_vectors(tiny_model) -> None:
+    batch = tiny_model.tokenizer(["python sql", "team"], padding=True, return_tensors="pt")
+    out = tiny_model(batch["input_ids"], batch["attention_mask"])
+    assert out.token_embeddings.shape == (2, batch["input_ids"].shape[1], 32)
+    assert out.pooled_embeddings.shape == (2, 32)
+    assert torch.equal(out.attention_mask, batch["attention_mask"])
+
+
+def test_gradients_reach_the_encoder_through_the_match(tiny_model) -> None:
+    tiny_model.train()
+    batch = tiny_model.tokenizer(["python sql", "team work"], padding=True, return_tensors="pt")
+    labels = tiny_model.tokenizer(["python", "team work"], padding=True, return_tensors="pt")
+    sentences = tiny_model(batch["input_ids"], batch["attention_mask"])
+    skills = tiny_model(labels["input_ids"], labels["attention_mask"]).pooled_embeddings
+    scores = contextmatch_scores(sentences.token_embeddings, batch["attention_mask"], skills)
+    torch.nn.functional.cross_entropy(scores * 20, torch.arange(2)).backward()
+    grads = [p.grad for p in tiny_model.encoder.parameters() if p.requires_grad]
+    assert sum(g is not None and g.abs().sum() > 0 for g in grads) > len(grads) // 2
+    assert tiny_model.skill_embeddings.grad is None  # the index is a buffer, never trained by accident
+
+
+def test_rank_scores_equal_the_formula_on_the_encoder_output(tiny_model) -> None:
+    texts = ["python and sql", "great team work"]
+    ranking = tiny_model.rank(texts)
+    assert ranking.values.shape == ranking.indices.shape == (2, len(tiny_model.skill_labels))
+    assert (ranking.values[:, :-1] >= ranking.values[:, 1:]).all()
+    batch = tiny_model.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        tokens = tiny_model(batch["input_ids"], batch["attention_mask"]).token_embeddings
+    expected = contextmatch_scores(tokens, batch["attention_mask"], tiny_model.skill_embeddings)
+    torch.testing.assert_close(ranking.values, expected.gather(1, ranking.indices), atol=1e-5, rtol=1e-5)
+    assert tiny_model.rank(texts, top_k=3).indices.shape == (2, 3)
+    mean_pool = tiny_model.rank(texts, scoring="mean-pool")
+    assert not torch.allclose(mean_pool.values, ranking.values)
+
+
+def test_extract_returns_skills_with_evidence_spans_of_the_input(tiny_model) -> None:
+    [result] = tiny_model.extract([AD])
+    assert result["text"] == AD and result["skills"]
+    for skill in result["skills"]:
+        assert skill["label"] in tiny_model.skill_labels
+        assert skill["id"] == tiny_model.skill_ids[tiny_model.skill_labels.index(skill["label"])]
+        assert skill["score"] >= tiny_model.config.threshold
+        for span in skill["evidence"]:
+            assert AD[span["start"] : span["end"]] == span["text"] and span["text"].strip()
+    scores = [skill["score"] for skill in result["skills"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_extract_is_the_union_of_its_sentences(tiny_model) -> None:
+    whole = {s["label"]: s["score"] for s in tiny_model.extract(AD)[0]["skills"]}
+    per_sentence: dict[str, float] = {}
+    for start, end in split_sentences(AD):
+        for skill in tiny_model.extract(AD[start:end])[0]["skills"]:
+            per_sentence[skill["label"]] = max(per_sentence.get(skill["label"], -1.0), skill["score"])
+    assert whole.keys() == per_sentence.keys()
+    for label, score in whole.items():
+        assert abs(score - per_sentence[label]) < 1e-3
+
+
+def test_redundancy_filter_keeps_only_skills_that_win_a_token(tiny_model) -> None:
+    filtered = tiny_model.extract(AD, redundancy_filter=True)[0]["skills"]
+    unfiltered = tiny_model.extract(AD, redundancy_filter=False)[0]["skills"]
+    assert {s["label"] for s in filtered} <= {s["label"] for s in unfiltered}
+    assert len(unfiltered) == len(tiny_model.skill_labels)  # threshold 0.0 keeps everything before the filter
+    # Every sentence has fewer winning skills than tokens, so the filter must have removed some on this ad.
+    assert len(filtered) < len(unfiltered)
+
+
+def test_threshold_and_top_k(tiny_model) -> None:
+    assert tiny_model.extract(AD, threshold=1.01)[0]["skills"] == []
+    assert len(tiny_model.extract(AD, top_k=2, redundancy_filter=False)[0]["skills"]) == 2
+    tiny_model.config.threshold = 1.01  # the config's tau is the default
+    assert tiny_model.extract(AD)[0]["skills"] == []
+
+
+def test_empty_whitespace_and_non_latin_texts_give_sane_results(tiny_model) -> None:
+    results = tiny_model.extract(["", "   \n\t ", "数据分析和机器学习", "Опыт работы с Python", "🙂🙂"])
+    assert [r["skills"] for r in results[:2]] == [[], []]
+    assert all(isinstance(r["skills"], list) for r in results)
+    assert tiny_model.extract([]) == []
+    assert tiny_model.rank([""]).values.shape == (1, len(tiny_model.skill_labels))
+
+
+def test_a_sentence_longer_than_the_window_is_scored_in_windows(tiny_tokenizer) -> None:
+    from tests.conftest import make_tiny_model
+
+    model = make_tiny_model(tiny_tokenizer, max_seq_length=12, window_stride=4)
+    sentence = " ".join(["python sql java team work skills data analysis"] * 6)
+    [result] = model.extract(sentence, redundancy_filter=False)
+    assert result["skills"]
+    ends = [span["end"] for skill in result["skills"] for span in skill["evidence"]]
+    assert max(ends) > len(sentence) // 2  # evidence found beyond the first window
+    assert model.rank([sentence]).values.shape == (1, len(model.skill_labels))
+
+
+def test_a_20000_word_ad_is_processed_completely(tiny_model) -> None:
+    ad = "\n".join(["Strong knowledge of databases such as postgresql and experience with spark."] * 2000)
+    assert len(ad.split()) > 20_000
+    [result] = tiny_model.extract(ad, redundancy_filter=False)
+    assert result["skills"]
+    assert max(span["end"] for skill in result["skills"] for span in skill["evidence"]) > len(ad) - 100
+
+
+def test_set_skill_index_validates_and_swaps_the_taxonomy(tiny_model) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unique"):
+        tiny_model.set_skill_index(["python", "python"])
+    with pytest.raises(ValueError, match="empty"):
+        tiny_model.set_skill_index(["python", " "])
+    with pytest.raises(ValueError, match="ids"):
+        tiny_model.set_skill_index(["python", "sql"], ids=["a"])
+    tiny_model.set_skill_index(["spark", "airflow"], ids=["s", "a"], taxonomy="data tools")
+    assert tiny_model.config.num_skills == 2 and tiny_model.skill_embeddings.shape == (2, 32)
+    assert {s["id"] for s in tiny_model.extract("spark and airflow", redundancy_filter=False)[0]["skills"]} == {"s", "a"}
+    assert tiny_model.config.taxonomy == "data tools"
+
+
+def test_an_empty_index_is_reported(tiny_tokenizer) -> None:
+    import pytest
+
+    from modeling.configuration_contextmatch import ConTeXTMatchConfig
+    from modeling.modeling_contextmatch import ConTeXTMatchModel
+    from tests.conftest import tiny_encoder_config
+
+    model = ConTeXTMatchModel(ConTeXTMatchConfig(encoder_config=tiny_encoder_config("bert", len(tiny_tokenizer))))
+    model.tokenizer = tiny_tokenizer
+    with pytest.raises(RuntimeError, match="set_skill_index"):
+        model.extract("python")
+    model.tokenizer = None
+    with pytest.raises(RuntimeError, match="tokenizer"):
+        model.encode_labels(["python"])
