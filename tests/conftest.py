@@ -15,7 +15,7 @@ from modeling.modeling_contextmatch import ConTeXTMatchModel
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-WORDS = (
+WORDS = (  # noqa: SIM905 (a readable sentence of the vocabulary)
     "we offer a bike python sql java team work skills data analysis great manage project communication "
     "strong knowledge of databases such as postgresql and experience with spark airflow in english dutch "
     "is plus you will design build maintain pipelines cloud aws machine learning models agile mentoring"

@@ -31,8 +31,9 @@ def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     """A tiny BERT encoder with its tokenizer, saved as a plain transformers folder."""
     folder = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64)
+    config = BertConfig(
+        vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
     BertModel(config).save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
     return folder
@@ -40,7 +41,7 @@ def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
 @pytest.fixture(scope="module")
 def contextmatch_layout(tmp_path_factory, tiny_encoder_dir) -> Path:
-    """The TechWolf/ConTeXT-Skill-Extraction-base layout, saved by sentence-transformers 6: Transformer -> mean Pooling."""
+    """TechWolf/ConTeXT-Skill-Extraction-base layout, saved by sentence-transformers 6: Transformer -> mean Pooling."""
     SentenceTransformer, Transformer, Pooling, _ = _sentence_transformers()
     folder = tmp_path_factory.mktemp("st-contextmatch")
     transformer = Transformer(str(tiny_encoder_dir))
@@ -62,8 +63,13 @@ def mpnet_style_layout(tmp_path_factory, tiny_encoder_dir) -> Path:
     (folder / "modules.json").write_text(json.dumps(modules))
     (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 40, "do_lower_case": False}))
     (folder / "1_Pooling").mkdir()
-    pooling = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-               "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
+    pooling = {
+        "word_embedding_dimension": 32,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
     (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
     (folder / "2_Normalize").mkdir()
     return folder

@@ -81,8 +81,21 @@ def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir_fo
     taxonomy = tmp_path / "skills.csv"
     taxonomy.write_text("code,name,synonyms\nS1,python,py\nS2,sql,\nS3,team work,teamwork|collaboration\nS4,,\n")
     output = tmp_path / "custom"
-    done = run("build", "--output", str(output), "--backbone", str(tiny_encoder_dir_for_cli), "--taxonomy",
-               str(taxonomy), "--label-column", "name", "--id-column", "code", "--threshold", "0.2")
+    done = run(
+        "build",
+        "--output",
+        str(output),
+        "--backbone",
+        str(tiny_encoder_dir_for_cli),
+        "--taxonomy",
+        str(taxonomy),
+        "--label-column",
+        "name",
+        "--id-column",
+        "code",
+        "--threshold",
+        "0.2",
+    )
     assert done.returncode == 0, done.stderr
     assert "empty" in done.stderr  # the empty label row is reported, not fatal
     index = json.loads((output / "skill_index.json").read_text())
@@ -90,8 +103,17 @@ def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir_fo
     done = run("extract", "--model", str(output), "--json", "--threshold", "0", "python")
     assert done.returncode == 0 and json.loads(done.stdout)[0]["skills"][0]["id"] in {"S1", "S2", "S3"}
 
-    bad = run("build", "--output", str(tmp_path / "bad"), "--backbone", str(tiny_encoder_dir_for_cli), "--taxonomy",
-              str(taxonomy), "--label-column", "skill_name")
+    bad = run(
+        "build",
+        "--output",
+        str(tmp_path / "bad"),
+        "--backbone",
+        str(tiny_encoder_dir_for_cli),
+        "--taxonomy",
+        str(taxonomy),
+        "--label-column",
+        "skill_name",
+    )
     assert bad.returncode == 2 and "available columns" in bad.stderr and "name" in bad.stderr
     assert not (tmp_path / "bad").exists()
 
@@ -103,8 +125,15 @@ def tiny_encoder_dir_for_cli(tmp_path_factory, tiny_tokenizer) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny-bert-cli")
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(folder)
+    BertModel(
+        BertConfig(
+            vocab_size=len(tiny_tokenizer),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
+    ).save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
     return folder
 

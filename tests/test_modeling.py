@@ -124,7 +124,10 @@ def test_set_skill_index_validates_and_swaps_the_taxonomy(tiny_model) -> None:
         tiny_model.set_skill_index(["python", "sql"], ids=["a"])
     tiny_model.set_skill_index(["spark", "airflow"], ids=["s", "a"], taxonomy="data tools")
     assert tiny_model.config.num_skills == 2 and tiny_model.skill_embeddings.shape == (2, 32)
-    assert {s["id"] for s in tiny_model.extract("spark and airflow", redundancy_filter=False)[0]["skills"]} == {"s", "a"}
+    assert {s["id"] for s in tiny_model.extract("spark and airflow", redundancy_filter=False)[0]["skills"]} == {
+        "s",
+        "a",
+    }
     assert tiny_model.config.taxonomy == "data tools"
 
 

@@ -49,7 +49,11 @@ def load_in_fresh_process(folder: Path, tmp_path: Path) -> dict:
     env |= {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(
         [sys.executable, "-c", script, str(folder), json.dumps(TEXTS)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -66,8 +70,15 @@ def assert_same_outputs(model: ConTeXTMatchModel, loaded: dict) -> None:
 def test_tiny_model_loads_with_automodel_in_a_process_without_the_project(tiny_model, tmp_path) -> None:
     folder = save_model(tiny_model, tmp_path / "tiny-contextmatch")
     files = sorted(p.name for p in folder.iterdir())
-    for name in ["config.json", "configuration_contextmatch.py", "model.safetensors", "modeling_contextmatch.py",
-                 "skill_index.json", "tokenizer.json", "tokenizer_config.json"]:
+    for name in [
+        "config.json",
+        "configuration_contextmatch.py",
+        "model.safetensors",
+        "modeling_contextmatch.py",
+        "skill_index.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]:
         assert name in files
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"] == {
@@ -80,7 +91,9 @@ def test_tiny_model_loads_with_automodel_in_a_process_without_the_project(tiny_m
 
 
 @pytest.mark.real_weights
-def test_default_model_loads_with_automodel_in_a_process_without_the_project(default_model, default_model_dir, tmp_path):
+def test_default_model_loads_with_automodel_in_a_process_without_the_project(
+    default_model, default_model_dir, tmp_path
+):
     config = json.loads((default_model_dir / "config.json").read_text())
     assert config["trained"] is False and config["taxonomy"] == "ESCO v1.2 skills" and config["num_skills"] == 13939
     assert_same_outputs(default_model, load_in_fresh_process(default_model_dir, tmp_path))

@@ -46,7 +46,8 @@ def test_padding_never_changes_a_score() -> None:
     padded = torch.cat([tokens, torch.randn(1, 3, 8) * 100], dim=1)
     mask = torch.tensor([[True] * 4 + [False] * 3])
     torch.testing.assert_close(
-        contextmatch_scores(padded, mask, skills), contextmatch_scores(tokens, torch.ones(1, 4, dtype=torch.bool), skills)
+        contextmatch_scores(padded, mask, skills),
+        contextmatch_scores(tokens, torch.ones(1, 4, dtype=torch.bool), skills),
     )
 
 
@@ -76,7 +77,10 @@ def test_mean_pool_ignores_masked_tokens() -> None:
         ("   \n\n  ", []),
         ("One sentence without end", ["One sentence without end"]),
         ("Knowledge of SQL, e.g. joins. Python is a plus!", ["Knowledge of SQL, e.g. joins.", "Python is a plus!"]),
-        ("Profile:\n\u2022 5+ years Java\n  - Spark\r\nTeam player.", ["Profile:", "5+ years Java", "Spark", "Team player."]),
+        (
+            "Profile:\n\u2022 5+ years Java\n  - Spark\r\nTeam player.",
+            ["Profile:", "5+ years Java", "Spark", "Team player."],
+        ),
         ("Version 2.5 of the tool. 3 years needed.", ["Version 2.5 of the tool.", "3 years needed."]),
         ("Vous parlez français. Wir sprechen Deutsch.", ["Vous parlez français.", "Wir sprechen Deutsch."]),
         ("数据分析。熟悉SQL", ["数据分析。熟悉SQL"]),
