@@ -13,7 +13,9 @@ Inputs: the 136 SkillSpan-ESCO validation sentences (house 61 + tech 75, read in
    splitting, tokenization with offsets and windows, padding into tensors, the encoder forward
    ``model(input_ids, attention_mask)``, ``contextmatch_scores`` against ``model.skill_embeddings``, the threshold
    and redundancy filter (re-implemented with public tensors), and the rest (evidence spans, formatting: the residual
-   against a full ``extract`` timed in the same process).
+   against a full ``extract`` timed in the same process). Interleaved in the same process, for references robust to
+   other load on the machine: (1) again, (1) fed extract's batch layout (shortest texts first; sentence-transformers
+   puts the longest first, so its padding differs), and ``extract(threshold=inf)`` (no skills, no post-processing).
 
 Each phase runs in a fresh subprocess (``python -m evaluation.benchmark_extraction --phase NAME``) so that its peak
 RSS (``resource.getrusage().ru_maxrss``) is its own; ``--in-process`` runs them all here instead (peaks accumulate).
@@ -174,19 +176,27 @@ def phase_extract(sentences: list[str], args: argparse.Namespace) -> dict[str, A
 
 
 def phase_rank(sentences: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """(3) ``model.rank(top_k=10)`` with ConTeXT-match scoring, then with the mean-pool baseline."""
+    """(3) ``model.rank(top_k=10)`` with ConTeXT-match scoring and with the mean-pool baseline.
+
+    The warm-up passes run one after the other (the RSS after the contextmatch one is its own peak); the timed
+    runs alternate between the two, so that their difference (the scoring cost) is robust to other load.
+    """
     rss = {"start": peak_rss_mb()}
     model, path = load_model(args.model)
     rss["after_load"] = peak_rss_mb()
-    out: dict[str, Any] = {"model": path}
-    for scoring in ("contextmatch", "mean-pool"):
-        times = time_runs(
-            lambda scoring=scoring: model.rank(sentences, top_k=10, scoring=scoring, batch_size=args.batch_size),
-            args.repeats,
-        )
-        out[scoring] = throughput(times, len(sentences))
+    runs = {
+        scoring: lambda scoring=scoring: model.rank(sentences, top_k=10, scoring=scoring, batch_size=args.batch_size)
+        for scoring in ("contextmatch", "mean-pool")
+    }
+    for scoring, run in runs.items():
+        run()
         rss[f"peak_after_{scoring}"] = peak_rss_mb()
-    return {**out, "load_average": os.getloadavg(), "rss_mb": rss}
+    times: dict[str, list[float]] = {scoring: [] for scoring in runs}
+    for _ in range(args.repeats):
+        for scoring, run in runs.items():
+            times[scoring] += time_runs(run, 1, warmup=False)
+    out = {scoring: throughput(values, len(sentences)) for scoring, values in times.items()}
+    return {"model": path, **out, "load_average": os.getloadavg(), "rss_mb": rss}
 
 
 def tokenize_like_extract(model, pieces: list[str]):
@@ -297,22 +307,36 @@ def plain_tokenize(model, sentences: list[str], batch_size: int) -> None:
         )
 
 
+def extract_like_chunks(model, sentences: list[str], batch_size: int) -> list[list[str]]:
+    """The sentences in batches ordered as extract orders them (shortest in tokens first)."""
+    ids = model.tokenizer(sentences, truncation=True, max_length=model.config.max_seq_length)["input_ids"]
+    order = sorted(range(len(sentences)), key=lambda i: len(ids[i]))
+    return [[sentences[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
+
+
 def phase_profile(sentences: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """(4) Split of extract's time; each repeat also times a full extract (for the residual) and, interleaved,
-    a bare sentence-transformers encode, so that the ratio is robust to other load on the machine."""
+    """(4) Split of extract's time. Each repeat times, interleaved (robust to other load on the machine): a bare
+    encode, the same encode fed extract's batch layout, a full extract (for the residual), extract with an
+    unreachable threshold (no post-processing), plain tokenization, and the public-pieces pass."""
     rss = {"start": peak_rss_mb()}
     model, path = load_model(args.model)
     st_model, _ = load_sentence_transformer()
     rss["after_load"] = peak_rss_mb()
+    chunks = extract_like_chunks(model, sentences, args.batch_size)
     runs = {
         "encode": lambda: st_model.encode(sentences, batch_size=args.batch_size, show_progress_bar=False),
+        "encode_same_batches": lambda: [
+            st_model.encode(chunk, batch_size=args.batch_size, show_progress_bar=False) for chunk in chunks
+        ],
         "extract": lambda: model.extract(sentences, batch_size=args.batch_size),
+        "extract_no_skills": lambda: model.extract(sentences, threshold=float("inf"), batch_size=args.batch_size),
         "plain_tokenize": lambda: plain_tokenize(model, sentences, args.batch_size),
     }
     for run in runs.values():
         run()
     profile_pass(model, sentences, args.batch_size)
-    timings: dict[str, list[float]] = {name: [] for name in [*runs, *PROFILE_PARTS, "rest", "ratio"]}
+    names = [*runs, *PROFILE_PARTS, "rest", "ratio", "ratio_same_batches"]
+    timings: dict[str, list[float]] = {name: [] for name in names}
     stats: dict[str, int] = {}
     for _ in range(args.repeats):
         for name, run in runs.items():
@@ -322,13 +346,17 @@ def phase_profile(sentences: list[str], args: argparse.Namespace) -> dict[str, A
             timings[name].append(seconds)
         timings["rest"].append(timings["extract"][-1] - sum(parts.values()))
         timings["ratio"].append(timings["encode"][-1] / timings["extract"][-1])
+        timings["ratio_same_batches"].append(timings["encode_same_batches"][-1] / timings["extract"][-1])
     rss["peak"] = peak_rss_mb()
     medians = {name: round(statistics.median(values), 4) for name, values in timings.items()}
     return {
         "model": path,
         "encode_median_s": medians["encode"],
+        "encode_same_batches_median_s": medians["encode_same_batches"],
         "extract_median_s": medians["extract"],
+        "extract_no_skills_median_s": medians["extract_no_skills"],
         "extract_vs_encode_interleaved": round(medians["ratio"], 3),
+        "extract_vs_encode_same_batches": round(medians["ratio_same_batches"], 3),
         "parts_median_s": {name: medians[name] for name in [*PROFILE_PARTS, "rest"]},
         "plain_tokenize_median_s": medians["plain_tokenize"],
         **stats,
@@ -444,10 +472,15 @@ def format_table(summary: dict[str, Any]) -> str:
         f"extract/encode throughput ratio: {summary['extract_vs_encode']:.3f} from (1) and (2); "
         f"{prof['extract_vs_encode_interleaved']:.3f} interleaved in one process "
         f"(encode {prof['encode_median_s']:.3f} s, extract {prof['extract_median_s']:.3f} s); target >= 0.90",
-        f"extract spends {summary['encoder_forward_share_of_extract']:.3f} of its time in the encoder forward: "
-        "its ratio to a bare encode of the very same batches (no padding difference) would be about that",
+        f"same batch layout (encode fed extract's shortest-first batches, interleaved): "
+        f"encode {prof['encode_same_batches_median_s']:.3f} s, "
+        f"extract/encode {prof['extract_vs_encode_same_batches']:.3f}",
+        f"extract spends {summary['encoder_forward_share_of_extract']:.3f} of its time in the encoder forward",
         f"token slots incl. padding: encode {enc['padded_tokens']} (longest texts first, padded per batch), "
         f"extract {prof['padded_tokens']} (shortest first, {prof['real_tokens']} real tokens)",
+        f"scoring cost seen by rank: contextmatch - mean-pool = "
+        f"{rank['contextmatch']['median_s'] - rank['mean-pool']['median_s']:.3f} s; "
+        f"extract - rank(contextmatch) = {ext['median_s'] - rank['contextmatch']['median_s']:.3f} s",
         f"extract found {ext['skills_per_sentence']} skills per sentence on average",
         "",
         "(4) extract time split, rebuilt from public pieces (medians; rest = extract timed in the same repeat - parts)",
@@ -457,12 +490,17 @@ def format_table(summary: dict[str, Any]) -> str:
     labels = {**PROFILE_PARTS, "rest": "rest: spans, evidence merge, format, overhead"}
     for name, seconds in prof["parts_median_s"].items():
         lines.append(f"  {labels[name]:<46}{seconds:>9.3f}{100 * seconds / total:>10.1f}%")
-    plain = prof["plain_tokenize_median_s"]
+    plain, no_skills = prof["plain_tokenize_median_s"], prof["extract_no_skills_median_s"]
     lines += [
         f"  {'extract (whole)':<46}{total:>9.3f}{100.0:>10.1f}%",
         f"  {'reference: plain tokenization, as ST does it':<46}{plain:>9.3f}{100 * plain / total:>10.1f}%",
+        f"  {'reference: extract(threshold=inf), no skills':<46}{no_skills:>9.3f}{100 * no_skills / total:>10.1f}%",
+        f"  {'  => post-processing (extract - that)':<46}{total - no_skills:>9.3f}"
+        f"{100 * (total - no_skills) / total:>10.1f}%",
         f"  {'reference: SentenceTransformer.encode':<46}{prof['encode_median_s']:>9.3f}"
         f"{100 * prof['encode_median_s'] / total:>10.1f}%",
+        f"  {'reference: the same, extract batch layout':<46}{prof['encode_same_batches_median_s']:>9.3f}"
+        f"{100 * prof['encode_same_batches_median_s'] / total:>10.1f}%",
         f"extract batches: {prof['pieces']} sentence pieces -> {prof['windows']} windows in {prof['batches']} batches",
         f"{prof['kept_before_filter']} (piece, skill) pairs reach the threshold before the redundancy filter",
         f"profile process: RSS after load (both models) {prof['rss_mb']['after_load']:.0f} MB, "

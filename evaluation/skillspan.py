@@ -60,3 +60,45 @@ def ranking_scores(ranked: Sequence[Sequence[str]], gold: Sequence[frozenset[str
             totals[f"rp@{k}"] += 100.0 * hits / min(k, len(relevant))
     n = len(gold)
     return {"n": n, **{key: round(value / n, 4) if n else 0.0 for key, value in totals.items()}}
+
+
+def evaluate_ranking(model, examples: Sequence[RankingExample], scoring: str = "contextmatch") -> dict:
+    """Rank the model's whole index for every example sentence and score the rankings."""
+    ranking = model.rank([e.sentence for e in examples], top_k=100, scoring=scoring)
+    ranked = [[model.skill_labels[i] for i in row] for row in ranking.indices.tolist()]
+    return ranking_scores(ranked, [e.gold for e in examples])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m evaluation.skillspan``: MRR and RP@k of a model folder on SkillSpan-ESCO annotation files."""
+    import argparse
+    import json
+
+    from labor_encoders.build import load_contextmatch, resolve_model_dir
+    from labor_encoders.index_cache import set_cached_skill_index
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "skillspan-esco"
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--model", type=Path, help="model folder (default: the embedded default model)")
+    parser.add_argument(
+        "--annotations", type=Path, nargs="+", help="annotation CSVs (default: HOUSE and TECH validation)"
+    )
+    parser.add_argument("--labels", type=Path, default=data / "skills_en_label.txt", help="ranking vocabulary")
+    parser.add_argument(
+        "--scoring", choices=["contextmatch", "mean-pool"], nargs="+", default=["mean-pool", "contextmatch"]
+    )
+    args = parser.parse_args(argv)
+    annotations = args.annotations or [data / f"{s}_validation_annotations.csv" for s in ("house", "tech")]
+    model = load_contextmatch(resolve_model_dir(args.model))
+    labels = read_labels(args.labels)
+    set_cached_skill_index(model, labels, taxonomy=args.labels.name)
+    results = {}
+    for path in annotations:
+        examples = load_skillspan([path], labels)
+        results[path.name] = {scoring: evaluate_ranking(model, examples, scoring) for scoring in args.scoring}
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

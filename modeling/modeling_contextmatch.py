@@ -288,7 +288,7 @@ class ConTeXTMatchModel(PreTrainedModel):
         """
         self._require_index()
         k = self.config.num_skills if top_k is None else min(top_k, self.config.num_skills)
-        scores = torch.zeros(len(texts), self.config.num_skills)
+        scores = torch.full((len(texts), self.config.num_skills), float("-inf"))
         for segment_rows, _, encoded, _ in self._encode_segments([str(t) for t in texts], batch_size):
             segment_scores = self._score(encoded, scoring)
             for row, text_index in enumerate(segment_rows):
@@ -318,11 +318,7 @@ class ConTeXTMatchModel(PreTrainedModel):
         self._require_index()
         threshold = self.config.threshold if threshold is None else float(threshold)
         use_filter = self.config.redundancy_filter if redundancy_filter is None else redundancy_filter
-        sentences, owner = [], []
-        for text_index, text in enumerate(texts):
-            for start, end in split_sentences(text):
-                sentences.append((text_index, start, end))
-                owner.append(text)
+        sentences = [(i, start, end) for i, text in enumerate(texts) for start, end in split_sentences(text)]
         found: list[dict[int, dict[str, Any]]] = [{} for _ in texts]
         sentence_texts = [texts[t][s:e] for t, s, e in sentences]
         for rows, windows, encoded, offsets in self._encode_segments(sentence_texts, batch_size):
@@ -333,7 +329,7 @@ class ConTeXTMatchModel(PreTrainedModel):
                 owned = self._owned_tokens(encoded, row, kept, use_filter)
                 for skill, tokens in owned.items():
                     spans = _token_spans(offsets[row], tokens, sentence_start, sentence_end, windows[row])
-                    entry = found[text_index].setdefault(skill, {"score": 0.0, "spans": set()})
+                    entry = found[text_index].setdefault(skill, {"score": float("-inf"), "spans": set()})
                     entry["score"] = max(entry["score"], float(scores[row, skill]))
                     entry["spans"].update(spans)
         return [self._format(text, hits, top_k) for text, hits in zip(texts, found, strict=True)]

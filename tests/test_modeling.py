@@ -145,3 +145,19 @@ def test_an_empty_index_is_reported(tiny_tokenizer) -> None:
     model.tokenizer = None
     with pytest.raises(RuntimeError, match="tokenizer"):
         model.encode_labels(["python"])
+
+
+def test_negative_scores_are_ranked_not_clipped(tiny_model) -> None:
+    text = "python and sql"
+    batch = tiny_model.tokenizer([text], return_tensors="pt")
+    with torch.no_grad():
+        out = tiny_model(batch["input_ids"], batch["attention_mask"])
+    away = -out.pooled_embeddings.repeat(3, 1) * torch.tensor([[1.0], [2.0], [0.5]])  # every skill points away
+    away[1] += 0.1 * torch.randn(away.shape[1])
+    tiny_model.set_skill_index(["a", "b", "c"], embeddings=away)
+    expected = contextmatch_scores(out.token_embeddings, batch["attention_mask"], away)[0]
+    assert (expected < 0).all()
+    ranking = tiny_model.rank([text])
+    torch.testing.assert_close(ranking.values[0], expected[ranking.indices[0]], atol=1e-5, rtol=1e-5)
+    [result] = tiny_model.extract(text, threshold=-1.0, redundancy_filter=False)
+    assert all(skill["score"] < 0 for skill in result["skills"]) and len(result["skills"]) == 3
