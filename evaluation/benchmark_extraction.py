@@ -9,13 +9,13 @@ Inputs: the 136 SkillSpan-ESCO validation sentences (house 61 + tech 75, read in
    (the project target is >= 0.90);
 3. ``rank``    - ``model.rank(sentences, top_k=10)``: the ConTeXT-match scoring path without extract's per-sentence
    post-processing (and the ``scoring="mean-pool"`` baseline for reference);
-4. ``profile`` - where extract's time goes, rebuilt from public pieces on the same batches extract forms: sentence
-   splitting, tokenization with offsets and windows, padding into tensors, the encoder forward
-   ``model(input_ids, attention_mask)``, ``contextmatch_scores`` against ``model.skill_embeddings``, the threshold
-   and redundancy filter (re-implemented with public tensors), and the rest (evidence spans, formatting: the residual
-   against a full ``extract`` timed in the same process). Interleaved in the same process, for references robust to
-   other load on the machine: (1) again, (1) fed extract's batch layout (shortest texts first; sentence-transformers
-   puts the longest first, so its padding differs), and ``extract(threshold=inf)`` (no skills, no post-processing).
+4. ``profile`` - where extract's time goes, timed over the model's own pieces on exactly the batches extract forms:
+   sentence splitting, tokenization + encoder forward (``_encode_segments``), scoring against the skill index
+   (``_score`` with the configured pre-ranking shortlist), and the rest (threshold, redundancy filter, evidence,
+   formatting: the residual against a full ``extract`` timed in the same repeat). Interleaved in the same process,
+   for references robust to other load on the machine: (1) again, (1) fed extract's length buckets (a like-for-like
+   bare encode: sentence-transformers sorts longest first in fixed batches, so its padding differs), and
+   ``extract(threshold=inf)`` (no skills, no post-processing).
 
 Each phase runs in a fresh subprocess (``python -m evaluation.benchmark_extraction --phase NAME``) so that its peak
 RSS (``resource.getrusage().ru_maxrss``) is its own; ``--in-process`` runs them all here instead (peaks accumulate).
@@ -52,11 +52,8 @@ VOCABULARY_FILE = "skills_en_label.txt"
 PHASES = ("encode", "extract", "rank", "profile")
 PROFILE_PARTS = {
     "split": "split_sentences",
-    "tokenize": "tokenize (offsets, windows, special mask)",
-    "assemble": "pad into tensors (per-row torch.tensor)",
-    "forward": "encoder forward model(ids, mask)",
-    "score": "contextmatch_scores vs skill index",
-    "filter": "threshold + redundancy filter (re-impl.)",
+    "segments": "tokenize + encoder forward (_encode_segments)",
+    "score": "scoring vs skill index (_score, shortlist)",
 }
 
 
@@ -199,100 +196,42 @@ def phase_rank(sentences: list[str], args: argparse.Namespace) -> dict[str, Any]
     return {"model": path, **out, "load_average": os.getloadavg(), "rss_mb": rss}
 
 
-def tokenize_like_extract(model, pieces: list[str]):
-    """The tokenizer call extract makes: truncation into windows, with offsets and the special-tokens mask."""
-    return model.tokenizer(
-        pieces,
-        truncation=True,
-        max_length=model.config.max_seq_length,
-        stride=model.config.window_stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
-
-
-def assemble_batches(model, enc, batch_size: int) -> list[dict[str, Any]]:
-    """Length-sorted, padded batches of ids, attention, special-token mask and offsets, as extract builds them."""
-    import torch
-
-    order = sorted(range(len(enc["input_ids"])), key=lambda i: len(enc["input_ids"][i]))
-    pad_id = model.tokenizer.pad_token_id or 0
-    batches = []
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        length = max(len(enc["input_ids"][i]) for i in rows)
-        ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-        attention = torch.zeros(len(rows), length, dtype=torch.long)
-        special = torch.ones(len(rows), length, dtype=torch.bool)
-        offsets = torch.zeros(len(rows), length, 2, dtype=torch.long)
-        for r, i in enumerate(rows):
-            n = len(enc["input_ids"][i])
-            ids[r, :n] = torch.tensor(enc["input_ids"][i])
-            attention[r, :n] = 1
-            special[r, :n] = torch.tensor(enc["special_tokens_mask"][i], dtype=torch.bool)
-            offsets[r, :n] = torch.tensor(enc["offset_mapping"][i])
-        mask = attention.bool() if model.config.score_special_tokens else attention.bool() & ~special
-        batches.append({"ids": ids, "attention": attention, "mask": mask, "offsets": offsets})
-    return batches
-
-
-def redundancy_filter(model, batch: dict[str, Any], embeddings, scores) -> int:
-    """Threshold the scores and let each kept skill win tokens (highest dot product); returns the kept count."""
-    kept_total = 0
-    threshold = model.config.threshold
-    for row in range(scores.shape[0]):
-        kept = (scores[row] >= threshold).nonzero().flatten()
-        kept_total += kept.numel()
-        if kept.numel() == 0:
-            continue
-        mask = batch["mask"][row]
-        positions = mask.nonzero().flatten().tolist()
-        dots = embeddings[row][mask] @ model.skill_embeddings[kept].T
-        owned: dict[int, list[int]] = {}
-        for position, winner in zip(positions, dots.argmax(dim=1).tolist(), strict=True):
-            owned.setdefault(int(kept[winner]), []).append(position)
-    return kept_total
-
-
 def profile_pass(model, sentences: list[str], batch_size: int) -> tuple[dict[str, float], dict[str, int]]:
-    """One extract-like pass over public pieces, timing each stage; also returns batch statistics."""
+    """Extract's own pieces, timed on exactly the batches extract forms: sentence splitting, the model's
+    tokenization + encoder forward (``_encode_segments``) and its scoring (``_score`` with the configured shortlist).
+    The rest of extract (threshold, redundancy filter, evidence, formatting) is the residual against a full run."""
     import torch
 
-    from modeling.modeling_contextmatch import contextmatch_scores, split_sentences
+    from modeling.modeling_contextmatch import split_sentences
 
-    times: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        times[name] = now - clock
-        clock = now
-
+    times = {"split": 0.0, "segments": 0.0, "score": 0.0}
+    stats = {"pieces": 0, "windows": 0, "batches": 0, "real_tokens": 0, "padded_tokens": 0, "kept_before_filter": 0}
     with torch.inference_mode():
+        clock = time.perf_counter()
         pieces = [text[s:e] for text in sentences for s, e in split_sentences(text)]
-        lap("split")
-        enc = tokenize_like_extract(model, pieces)
-        lap("tokenize")
-        batches = assemble_batches(model, enc, batch_size)
-        lap("assemble")
-        embeddings = [model(b["ids"], b["attention"]).token_embeddings.float() for b in batches]
-        lap("forward")
-        skills = model.skill_embeddings.to(torch.float32)
-        scores = [contextmatch_scores(e, b["mask"], skills).cpu() for e, b in zip(embeddings, batches, strict=True)]
-        lap("score")
-        kept = sum(redundancy_filter(model, b, e, s) for b, e, s in zip(batches, embeddings, scores, strict=True))
-        lap("filter")
-    stats = {
-        "pieces": len(pieces),
-        "windows": len(enc["input_ids"]),
-        "batches": len(batches),
-        "real_tokens": sum(len(ids) for ids in enc["input_ids"]),
-        "padded_tokens": sum(b["ids"].numel() for b in batches),
-        "kept_before_filter": kept,
-    }
+        times["split"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        for rows, _, encoded, _ in model._encode_segments(pieces, batch_size):
+            scored = time.perf_counter()
+            times["segments"] += scored - clock
+            scores = model._score(encoded, shortlist=model.config.prerank_candidates)
+            clock = time.perf_counter()
+            times["score"] += clock - scored
+            stats["windows"] += len(rows)
+            stats["batches"] += 1
+            stats["real_tokens"] += int(encoded["attention_mask"].sum())
+            stats["padded_tokens"] += encoded["attention_mask"].numel()
+            stats["kept_before_filter"] += int((scores >= model.config.threshold).sum())
+    stats["pieces"] = len(pieces)
     return times, stats
+
+
+def extract_like_chunks(model, sentences: list[str], batch_size: int) -> list[list[str]]:
+    """The sentences in the length buckets extract forms (for a like-for-like bare encode)."""
+    from modeling.modeling_contextmatch import _length_buckets
+
+    ids = model.tokenizer(sentences, truncation=True, max_length=model.config.max_seq_length)["input_ids"]
+    return [[sentences[i] for i in rows] for rows in _length_buckets([len(x) for x in ids], batch_size)]
 
 
 def plain_tokenize(model, sentences: list[str], batch_size: int) -> None:
@@ -307,17 +246,10 @@ def plain_tokenize(model, sentences: list[str], batch_size: int) -> None:
         )
 
 
-def extract_like_chunks(model, sentences: list[str], batch_size: int) -> list[list[str]]:
-    """The sentences in batches ordered as extract orders them (shortest in tokens first)."""
-    ids = model.tokenizer(sentences, truncation=True, max_length=model.config.max_seq_length)["input_ids"]
-    order = sorted(range(len(sentences)), key=lambda i: len(ids[i]))
-    return [[sentences[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
-
-
 def phase_profile(sentences: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """(4) Split of extract's time. Each repeat times, interleaved (robust to other load on the machine): a bare
-    encode, the same encode fed extract's batch layout, a full extract (for the residual), extract with an
-    unreachable threshold (no post-processing), plain tokenization, and the public-pieces pass."""
+    encode, the same encode fed extract's length buckets, a full extract (for the residual), extract with an
+    unreachable threshold (no post-processing), plain tokenization, and the model's own pieces."""
     rss = {"start": peak_rss_mb()}
     model, path = load_model(args.model)
     st_model, _ = load_sentence_transformer()
@@ -415,7 +347,7 @@ def summarize(results: dict[str, Any], counts: dict[str, int], n: int, machine: 
     encode = results["encode"]["sentences_per_s"]
     ratio = round(results["extract"]["sentences_per_s"] / encode, 3)
     profile = results["profile"]
-    own_forward = round(profile["parts_median_s"]["forward"] / profile["extract_median_s"], 3)
+    own_forward = round(profile["parts_median_s"]["segments"] / profile["extract_median_s"], 3)
     return {
         "benchmark": "SkillSpan-ESCO validation sentences",
         "sentences": n,
@@ -472,22 +404,22 @@ def format_table(summary: dict[str, Any]) -> str:
         f"extract/encode throughput ratio: {summary['extract_vs_encode']:.3f} from (1) and (2); "
         f"{prof['extract_vs_encode_interleaved']:.3f} interleaved in one process "
         f"(encode {prof['encode_median_s']:.3f} s, extract {prof['extract_median_s']:.3f} s); target >= 0.90",
-        f"same batch layout (encode fed extract's shortest-first batches, interleaved): "
+        f"same batch layout (encode fed extract's length buckets, interleaved): "
         f"encode {prof['encode_same_batches_median_s']:.3f} s, "
         f"extract/encode {prof['extract_vs_encode_same_batches']:.3f}",
-        f"extract spends {summary['encoder_forward_share_of_extract']:.3f} of its time in the encoder forward",
+        f"extract spends {summary['encoder_forward_share_of_extract']:.3f} of its time tokenizing and encoding",
         f"token slots incl. padding: encode {enc['padded_tokens']} (longest texts first, padded per batch), "
-        f"extract {prof['padded_tokens']} (shortest first, {prof['real_tokens']} real tokens)",
+        f"extract {prof['padded_tokens']} (length buckets, {prof['real_tokens']} real tokens)",
         f"scoring cost seen by rank: contextmatch - mean-pool = "
         f"{rank['contextmatch']['median_s'] - rank['mean-pool']['median_s']:.3f} s; "
         f"extract - rank(contextmatch) = {ext['median_s'] - rank['contextmatch']['median_s']:.3f} s",
         f"extract found {ext['skills_per_sentence']} skills per sentence on average",
         "",
-        "(4) extract time split, rebuilt from public pieces (medians; rest = extract timed in the same repeat - parts)",
+        "(4) extract time split over the model's own pieces (medians; rest = extract in the same repeat - parts)",
         f"{'stage':<48}{'s':>9}{'% extract':>11}",
     ]
     total = prof["extract_median_s"]
-    labels = {**PROFILE_PARTS, "rest": "rest: spans, evidence merge, format, overhead"}
+    labels = {**PROFILE_PARTS, "rest": "rest: threshold, filter, evidence, format"}
     for name, seconds in prof["parts_median_s"].items():
         lines.append(f"  {labels[name]:<46}{seconds:>9.3f}{100 * seconds / total:>10.1f}%")
     plain, no_skills = prof["plain_tokenize_median_s"], prof["extract_no_skills_median_s"]
@@ -502,7 +434,7 @@ def format_table(summary: dict[str, Any]) -> str:
         f"  {'reference: the same, extract batch layout':<46}{prof['encode_same_batches_median_s']:>9.3f}"
         f"{100 * prof['encode_same_batches_median_s'] / total:>10.1f}%",
         f"extract batches: {prof['pieces']} sentence pieces -> {prof['windows']} windows in {prof['batches']} batches",
-        f"{prof['kept_before_filter']} (piece, skill) pairs reach the threshold before the redundancy filter",
+        f"{prof['kept_before_filter']} (window, skill) pairs reach the threshold before the redundancy filter",
         f"profile process: RSS after load (both models) {prof['rss_mb']['after_load']:.0f} MB, "
         f"peak {prof['rss_mb']['peak']:.0f} MB",
         "load average (1/5/15 min) at the start "

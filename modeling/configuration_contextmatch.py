@@ -32,6 +32,11 @@ class ConTeXTMatchConfig(PretrainedConfig):
         score_special_tokens (`bool`, defaults to `True`):
             Whether the sentence's special tokens (`<s>`, `</s>`) take part in the token attention, as they do in
             sentence-transformers' mean pooling. Padding never does.
+        prerank_candidates (`int`, defaults to 1024):
+            `extract()` first shortlists this many skills per sentence by the cosine of mean-pooled vectors and
+            applies the token attention to those only (about 10x cheaper scoring over 13.9k skills). On the
+            validation data it keeps 99.9-100% of the skills above the threshold; 0 scores every skill.
+            `rank()` always scores every skill.
         num_skills (`int`, defaults to 0):
             Number of rows of the skill index stored with the weights (set by `set_skill_index`).
         trained (`bool`, defaults to `False`):
@@ -53,6 +58,7 @@ class ConTeXTMatchConfig(PretrainedConfig):
         threshold: float = 0.48,
         redundancy_filter: bool = True,
         score_special_tokens: bool = True,
+        prerank_candidates: int = 1024,
         num_skills: int = 0,
         trained: bool = False,
         taxonomy: str | None = None,
@@ -71,6 +77,7 @@ class ConTeXTMatchConfig(PretrainedConfig):
         self.threshold = threshold
         self.redundancy_filter = redundancy_filter
         self.score_special_tokens = score_special_tokens
+        self.prerank_candidates = prerank_candidates
         self.num_skills = num_skills
         self.trained = trained
         self.taxonomy = taxonomy

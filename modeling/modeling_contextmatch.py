@@ -52,8 +52,9 @@ def contextmatch_scores(
     """ConTeXT-match scores of every sentence against every skill: (B, L, H), (B, L), (N, H) -> (B, N).
 
     ``match(x, s) = sum_j softmax_j(z_xj . z_s) * cos(z_xj, z_s)`` with the softmax over the tokens where
-    ``token_mask`` is true. Skills are processed in chunks so that no temporary exceeds ``max_block`` floats.
-    A sentence without any unmasked token scores 0.
+    ``token_mask`` is true. ``skill_embeddings`` may also be (B, N, H): a separate skill set per sentence (the
+    candidates of a pre-ranking). Skills are processed in chunks so that no temporary exceeds ``max_block``
+    floats. A sentence without any unmasked token scores 0.
 
     One sentence of two tokens, two skills. Skill 0 points along token 0, so token 0 gets nearly all the attention
     and the score is close to cos(token 0, skill 0) = 1; the padded third token never counts:
@@ -63,24 +64,29 @@ def contextmatch_scores(
     >>> skills = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
     >>> contextmatch_scores(tokens, mask, skills)
     tensor([[0.9997, 0.7071]])
+    >>> contextmatch_scores(tokens, mask, skills[None, [1]])  # per-sentence skill sets: the same numbers
+    tensor([[0.7071]])
     """
     mask = token_mask.bool()
+    per_sentence = skill_embeddings.dim() == 3
     token_norms = token_embeddings.norm(dim=-1, keepdim=True).clamp_min(_EPS)  # (B, L, 1)
-    skill_norms = skill_embeddings.norm(dim=-1).clamp_min(_EPS)  # (N,)
+    skill_norms = skill_embeddings.norm(dim=-1).clamp_min(_EPS)  # (N,) or (B, N)
     pad_bias = torch.zeros(mask.shape, dtype=token_embeddings.dtype, device=token_embeddings.device)
     pad_bias = pad_bias.masked_fill(~mask, float("-inf")).unsqueeze(-1)  # (B, L, 1)
     batch, length = mask.shape
     track_grad = torch.is_grad_enabled() and (token_embeddings.requires_grad or skill_embeddings.requires_grad)
     chunk = max(1, max_block // max(1, batch * length))
     scores = []
-    for start in range(0, skill_embeddings.shape[0], chunk):
-        skills = skill_embeddings[start : start + chunk]
-        dots = token_embeddings @ skills.T  # (B, L, n)
+    for start in range(0, skill_embeddings.shape[-2], chunk):
+        skills = skill_embeddings[..., start : start + chunk, :]
+        norms = skill_norms[..., start : start + chunk]
+        norms = token_norms * (norms.unsqueeze(1) if per_sentence else norms)  # (B, L, n)
+        dots = token_embeddings @ skills.transpose(-1, -2)  # (B, L, n)
         alpha = torch.softmax(dots + pad_bias, dim=1)
         if track_grad:
-            scores.append((alpha * dots / (token_norms * skill_norms[start : start + chunk])).sum(1))
+            scores.append((alpha * dots / norms).sum(1))
         else:  # inference: reuse the buffers
-            scores.append(alpha.mul_(dots.div_(token_norms * skill_norms[start : start + chunk])).sum(1))
+            scores.append(alpha.mul_(dots.div_(norms)).sum(1))
     if not scores:
         return token_embeddings.new_zeros(batch, 0)
     return torch.nan_to_num(torch.cat(scores, dim=1), nan=0.0)
@@ -322,7 +328,7 @@ class ConTeXTMatchModel(PreTrainedModel):
         found: list[dict[int, dict[str, Any]]] = [{} for _ in texts]
         sentence_texts = [texts[t][s:e] for t, s, e in sentences]
         for rows, windows, encoded, offsets in self._encode_segments(sentence_texts, batch_size):
-            scores = self._score(encoded)
+            scores = self._score(encoded, shortlist=self.config.prerank_candidates)
             for row, sentence_index in enumerate(rows):
                 text_index, sentence_start, sentence_end = sentences[sentence_index]
                 kept = (scores[row] >= threshold).nonzero().flatten()
@@ -349,14 +355,39 @@ class ConTeXTMatchModel(PreTrainedModel):
             )
         return {"text": text, "skills": skills}
 
-    def _score(self, encoded: dict[str, torch.Tensor], scoring: str = "contextmatch") -> torch.Tensor:
+    def _score(self, encoded: dict[str, torch.Tensor], scoring: str = "contextmatch", shortlist: int = 0):
+        """Scores (B, N) of a batch against the index; with ``shortlist`` only that many mean-pool candidates per
+        sentence get the token attention, the others score -inf."""
         skills = self.skill_embeddings.to(torch.float32)
-        if scoring == "contextmatch":
-            return contextmatch_scores(encoded["token_embeddings"], encoded["score_mask"], skills).cpu()
+        tokens, mask = encoded["token_embeddings"], encoded["score_mask"]
+        if scoring not in ("contextmatch", "mean-pool"):
+            raise ValueError(f"unknown scoring {scoring!r}: use 'contextmatch' or 'mean-pool'")
+        if scoring == "contextmatch" and not 0 < shortlist < skills.shape[0]:
+            return contextmatch_scores(tokens, mask, skills).cpu()
+        pooled = nn.functional.normalize(mean_pool(tokens, encoded["attention_mask"]), dim=-1)
+        cosines = pooled @ self._unit_skills().T
         if scoring == "mean-pool":
-            pooled = mean_pool(encoded["token_embeddings"], encoded["attention_mask"])
-            return nn.functional.normalize(pooled, dim=-1).matmul(nn.functional.normalize(skills, dim=-1).T).cpu()
-        raise ValueError(f"unknown scoring {scoring!r}: use 'contextmatch' or 'mean-pool'")
+            return cosines.cpu()
+        candidates = cosines.topk(shortlist, dim=1).indices  # (B, C)
+        scores = torch.full_like(cosines, float("-inf"))
+        rows = max(1, (1 << 21) // (shortlist * skills.shape[1]))  # small gathered blocks: 8 MB, reused by malloc
+        for r in range(0, scores.shape[0], rows):
+            part = slice(r, r + rows)
+            gathered = skills[candidates[part]]  # (rows, C, H)
+            scores[part] = scores[part].scatter_(
+                1, candidates[part], contextmatch_scores(tokens[part], mask[part], gathered)
+            )
+        return scores.cpu()
+
+    def _unit_skills(self) -> torch.Tensor:
+        """The skill vectors scaled to unit length, cached until the index tensor changes (new, moved or edited)."""
+        skills = self.skill_embeddings
+        key = (skills.data_ptr(), tuple(skills.shape), skills.device, skills.dtype, skills._version)
+        cached = self.__dict__.get("_unit_skills_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, nn.functional.normalize(skills.to(torch.float32), dim=-1))
+            self.__dict__["_unit_skills_cache"] = cached
+        return cached[1]
 
     def _owned_tokens(
         self, encoded: dict[str, torch.Tensor], row: int, kept: torch.Tensor, use_filter: bool
@@ -399,11 +430,9 @@ class ConTeXTMatchModel(PreTrainedModel):
         )
         sample = enc["overflow_to_sample_mapping"]
         windowed = [sample.count(i) > 1 for i in range(len(texts))]
-        order = sorted(range(len(sample)), key=lambda i: len(enc["input_ids"][i]))
         pad_id = tokenizer.pad_token_id or 0
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            length = max(len(enc["input_ids"][i]) for i in rows)
+        for rows in _length_buckets([len(ids) for ids in enc["input_ids"]], batch_size):
+            length = len(enc["input_ids"][rows[-1]])
             ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
             attention = torch.zeros(len(rows), length, dtype=torch.long)
             special = torch.ones(len(rows), length, dtype=torch.bool)
@@ -440,6 +469,23 @@ class ConTeXTMatchModel(PreTrainedModel):
 
 
 _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
+
+def _length_buckets(lengths: list[int], batch_size: int, growth: float = 1.3) -> Iterator[list[int]]:
+    """Indices in batches of similar length (shortest first): a batch closes when full or when the next item is
+    more than ``growth`` times longer than its first, so padding stays small.
+
+    >>> list(_length_buckets([5, 50, 6, 7, 40, 5], batch_size=3))
+    [[0, 5, 2], [3], [4, 1]]
+    """
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batch and (len(batch) == batch_size or lengths[i] > growth * lengths[batch[0]] + 2):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def _accepts(cls: type, argument: str) -> bool:

@@ -161,3 +161,46 @@ def test_negative_scores_are_ranked_not_clipped(tiny_model) -> None:
     torch.testing.assert_close(ranking.values[0], expected[ranking.indices[0]], atol=1e-5, rtol=1e-5)
     [result] = tiny_model.extract(text, threshold=-1.0, redundancy_filter=False)
     assert all(skill["score"] < 0 for skill in result["skills"]) and len(result["skills"]) == 3
+
+
+def test_prerank_shortlist_scores_its_candidates_exactly_and_others_minus_inf(tiny_model) -> None:
+    texts = ["strong python and sql skills.", "great team work!", "data analysis"]
+    batch = tiny_model.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = tiny_model(batch["input_ids"], batch["attention_mask"])
+    encoded = {
+        "token_embeddings": out.token_embeddings,
+        "score_mask": batch["attention_mask"].bool(),
+        "attention_mask": batch["attention_mask"],
+    }
+    exact = tiny_model._score(encoded)
+    shortlisted = tiny_model._score(encoded, shortlist=3)
+    kept = torch.isfinite(shortlisted)
+    assert kept.sum(1).tolist() == [3, 3, 3]
+    torch.testing.assert_close(shortlisted[kept], exact[kept], atol=1e-5, rtol=1e-5)
+    pooled = torch.nn.functional.normalize(out.pooled_embeddings, dim=-1)
+    expected = (pooled @ torch.nn.functional.normalize(tiny_model.skill_embeddings, dim=-1).T).topk(3).indices
+    assert torch.equal(kept, torch.zeros_like(kept).scatter_(1, expected, True))
+    # extract with a shortlist as long as the index is the exact extraction
+    tiny_model.config.prerank_candidates = 0
+    exact_extract = tiny_model.extract(texts)
+    tiny_model.config.prerank_candidates = len(tiny_model.skill_labels)
+    assert tiny_model.extract(texts) == exact_extract
+
+
+def test_cached_unit_skill_vectors_follow_every_index_change(tiny_model) -> None:
+    def expected_mean_pool(text: str) -> torch.Tensor:
+        batch = tiny_model.tokenizer([text], return_tensors="pt")
+        with torch.no_grad():
+            pooled = tiny_model(batch["input_ids"], batch["attention_mask"]).pooled_embeddings
+        skills = torch.nn.functional.normalize(tiny_model.skill_embeddings, dim=-1)
+        return (torch.nn.functional.normalize(pooled, dim=-1) @ skills.T)[0].sort(descending=True).values
+
+    text = "python and sql"
+    before = tiny_model.rank([text], scoring="mean-pool").values[0]
+    torch.testing.assert_close(before, expected_mean_pool(text))
+    tiny_model.set_skill_index(["spark", "airflow", "java"])  # a new tensor
+    torch.testing.assert_close(tiny_model.rank([text], scoring="mean-pool").values[0], expected_mean_pool(text))
+    with torch.no_grad():
+        tiny_model.skill_embeddings.mul_(-1.0)  # edited in place
+    torch.testing.assert_close(tiny_model.rank([text], scoring="mean-pool").values[0], expected_mean_pool(text))
