@@ -215,7 +215,8 @@ class ConTeXTMatchModel(PreTrainedModel):
             embeddings = self.encode_labels(labels, batch_size=batch_size)
         if tuple(embeddings.shape) != (len(labels), self.config.hidden_size):
             raise ValueError(f"embeddings of shape {tuple(embeddings.shape)} do not fit {len(labels)} labels")
-        self.skill_embeddings = embeddings.to(device=self.device, dtype=torch.float32).contiguous()
+        with torch.inference_mode(False):  # a normal tensor, also when encoded under inference mode
+            self.skill_embeddings = embeddings.to(device=self.device, dtype=torch.float32).clone().contiguous()
         self.skill_labels, self.skill_ids = labels, ids
         self.config.num_skills = len(labels)
         if taxonomy is not None:
@@ -382,7 +383,8 @@ class ConTeXTMatchModel(PreTrainedModel):
     def _unit_skills(self) -> torch.Tensor:
         """The skill vectors scaled to unit length, cached until the index tensor changes (new, moved or edited)."""
         skills = self.skill_embeddings
-        key = (skills.data_ptr(), tuple(skills.shape), skills.device, skills.dtype, skills._version)
+        version = -1 if skills.is_inference() else skills._version
+        key = (skills.data_ptr(), tuple(skills.shape), skills.device, skills.dtype, version)
         cached = self.__dict__.get("_unit_skills_cache")
         if cached is None or cached[0] != key:
             cached = (key, nn.functional.normalize(skills.to(torch.float32), dim=-1))
