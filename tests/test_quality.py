@@ -83,3 +83,16 @@ def test_non_english_and_noise_inputs_do_not_crash_the_real_model(default_model)
     texts = ["Kenntnisse in SQL und Python.", "熟悉数据库和机器学习。", "خبرة في إدارة المشاريع", "!!!???", "\u200b"]
     results = default_model.extract(texts)
     assert len(results) == 5 and results[-1]["skills"] == []
+
+
+def test_prerank_shortlist_extracts_what_exact_scoring_extracts(default_model, shared_data) -> None:
+    labels = read_labels(shared_data / "skillspan-esco" / "skills_en_label.txt")
+    files = [shared_data / "skillspan-esco" / f"{split}_validation_annotations.csv" for split in ("house", "tech")]
+    sentences = [e.sentence for e in load_skillspan(files, labels)]
+    model = copy.deepcopy(default_model)
+    assert model.config.prerank_candidates == 1024
+    shortlisted = {(i, s["label"]) for i, r in enumerate(model.extract(sentences)) for s in r["skills"]}
+    model.config.prerank_candidates = 0
+    exact = {(i, s["label"]) for i, r in enumerate(model.extract(sentences)) for s in r["skills"]}
+    assert len(exact) > 300
+    assert len(shortlisted ^ exact) <= 0.01 * len(exact)
