@@ -157,6 +157,8 @@ def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMat
     """Load a ConTeXT-match folder, turning the usual failures into messages that say what to do."""
     folder = Path(path)
     if not folder.exists():
+        if _looks_like_repo_id(str(path)):
+            return _load_from_hub(str(path), device)
         raise BuildError(f"model folder {folder} does not exist; build one with `labor-encoders build --output DIR`")
     config_file = folder / "config.json"
     if not config_file.is_file():
@@ -205,3 +207,22 @@ def ensure_default_contextmatch(force: bool = False) -> Path:
 def resolve_model_dir(path: str | Path | None) -> Path:
     """``path`` if given, else the embedded default (built on first use)."""
     return Path(path) if path is not None else ensure_default_contextmatch()
+
+
+def _looks_like_repo_id(name: str) -> bool:
+    """``org/name`` on the Hugging Face Hub, as opposed to a local path."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
+
+
+def _load_from_hub(repo_id: str, device: str | None) -> ConTeXTMatchModel:
+    """Download (or reuse the Hub cache of) a ConTeXT-match repository; offline, say so plainly."""
+    try:
+        model = ConTeXTMatchModel.from_pretrained(repo_id)
+    except OSError as error:
+        raise BuildError(
+            f"could not load {repo_id!r} from the Hugging Face Hub ({str(error).splitlines()[0]}). Check the repo id "
+            "and your connection; offline (HF_HUB_OFFLINE=1) only repositories already in the Hub cache load. "
+            "A local folder path works everywhere."
+        ) from error
+    return model.to(device).eval() if device else model.eval()

@@ -146,3 +146,13 @@ def test_modeling_files_import_only_torch_transformers_stdlib_and_siblings(path:
             continue
         for name in names:
             assert name.split(".")[0] in ALLOWED_TOP_LEVEL, f"{path.name} imports {name}"
+
+
+def test_a_hub_repo_id_goes_to_the_hub_and_fails_clearly_offline(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    with pytest.raises(BuildError, match="Hugging Face Hub") as error:
+        load_contextmatch("labor-encoders/contextmatch-does-not-exist")
+    assert "labor-encoders/contextmatch-does-not-exist" in str(error.value)
+    with pytest.raises(BuildError, match="does not exist"):  # a path stays a path
+        load_contextmatch(tmp_path / "missing" / "model")
