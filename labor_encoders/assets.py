@@ -86,6 +86,11 @@ def cache_dir() -> Path:
     return path
 
 
+def default_model_dir(name: str = "contextmatch-default") -> Path:
+    """Where the setup builds an embedded default model (a finished build holds ``.complete.json``)."""
+    return cache_dir() / "models" / name
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Return the hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()

@@ -14,13 +14,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-from transformers import AutoModel, AutoTokenizer
-
-from modeling.configuration_contextmatch import ConTeXTMatchConfig
-from modeling.modeling_contextmatch import ConTeXTMatchModel
+from typing import TYPE_CHECKING
 
 from .taxonomy import Taxonomy
+
+if TYPE_CHECKING:  # transformers is imported where a model is built or loaded, so the CLI starts fast
+    from modeling.modeling_contextmatch import ConTeXTMatchModel
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +97,11 @@ def build_contextmatch(
     ``max_seq_length`` defaults to the backbone's own (384 for all-mpnet-base-v2), so a sentence is truncated where
     sentence-transformers would truncate it and benchmark rankings match a plain ``SentenceTransformer``.
     """
+    from transformers import AutoModel, AutoTokenizer
+
+    from modeling.configuration_contextmatch import ConTeXTMatchConfig
+    from modeling.modeling_contextmatch import ConTeXTMatchModel
+
     layout = read_sentence_transformer(backbone)
     encoder = AutoModel.from_pretrained(layout.transformer_dir)
     tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir)
@@ -155,6 +159,9 @@ def copy_model(source: Path, output: str | Path) -> Path:
 
 def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMatchModel:
     """Load a ConTeXT-match folder, turning the usual failures into messages that say what to do."""
+    from modeling.configuration_contextmatch import ConTeXTMatchConfig
+    from modeling.modeling_contextmatch import ConTeXTMatchModel
+
     folder = Path(path)
     if not folder.exists():
         if _looks_like_repo_id(str(path)):
@@ -181,9 +188,9 @@ def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMat
 
 def default_contextmatch_dir() -> Path:
     """Where the setup builds the embedded default ConTeXT-match model (inside the user cache)."""
-    from .assets import cache_dir
+    from .assets import default_model_dir
 
-    return cache_dir() / "models" / DEFAULT_MODEL_NAME
+    return default_model_dir(DEFAULT_MODEL_NAME)
 
 
 def ensure_default_contextmatch(force: bool = False) -> Path:
@@ -194,6 +201,7 @@ def ensure_default_contextmatch(force: bool = False) -> Path:
     output = default_contextmatch_dir()
     marker = output / ".complete.json"
     if marker.is_file() and not force:
+        sync_model_code(output)
         return output
     backbone = ensure_mpnet()
     taxonomy = load_esco_skills(ensure_esco_skills())
@@ -202,6 +210,23 @@ def ensure_default_contextmatch(force: bool = False) -> Path:
     save_model(model, output)
     marker.write_text(json.dumps({"backbone": "all-mpnet-base-v2", "taxonomy": taxonomy.name, "skills": len(taxonomy)}))
     return output
+
+
+def sync_model_code(folder: str | Path) -> list[str]:
+    """Refresh the remote-code files a model folder carries (``modeling_*.py``, ``configuration_*.py``) from this
+    project's ``modeling/``, so a folder built by an older version runs the current code. Returns what changed."""
+    import modeling
+
+    source = Path(modeling.__file__).parent
+    changed = []
+    for copy in sorted(Path(folder).glob("*.py")):
+        current = source / copy.name
+        if current.is_file() and current.read_bytes() != copy.read_bytes():
+            shutil.copyfile(current, copy)
+            changed.append(copy.name)
+    if changed:
+        logger.info("updated the model code in %s: %s", folder, ", ".join(changed))
+    return changed
 
 
 def resolve_model_dir(path: str | Path | None) -> Path:
@@ -217,6 +242,8 @@ def _looks_like_repo_id(name: str) -> bool:
 
 def _load_from_hub(repo_id: str, device: str | None) -> ConTeXTMatchModel:
     """Download (or reuse the Hub cache of) a ConTeXT-match repository; offline, say so plainly."""
+    from modeling.modeling_contextmatch import ConTeXTMatchModel
+
     try:
         model = ConTeXTMatchModel.from_pretrained(repo_id)
     except OSError as error:

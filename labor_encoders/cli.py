@@ -83,20 +83,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    from .assets import asset_status, ensure_assets
-    from .build import default_contextmatch_dir, ensure_default_contextmatch
+    from .assets import asset_status, default_model_dir, ensure_assets
 
+    model = default_model_dir()
+    built = (model / ".complete.json").is_file()
     if args.status:
         for name, status in asset_status().items():
             print(f"{name:20} {'installed' if status['installed'] else 'missing':10} {status['path']}")
-        model = default_contextmatch_dir()
-        state = "built" if (model / ".complete.json").is_file() else "missing"
-        print(f"{'default model':20} {state:10} {model}")
+        print(f"{'default model':20} {'built' if built else 'missing':10} {model}")
         return 0
     for name, path in ensure_assets(force=args.force).items():
         logger.info("%-20s %s", name, path)
     if not args.assets_only:
-        logger.info("%-20s %s", "default model", ensure_default_contextmatch(force=args.force))
+        from .build import ensure_default_contextmatch
+
+        model = ensure_default_contextmatch(force=args.force)
+    logger.info("%-20s %s", "default model", model)
     return 0
 
 

@@ -156,3 +156,20 @@ def test_a_hub_repo_id_goes_to_the_hub_and_fails_clearly_offline(monkeypatch, tm
     assert "labor-encoders/contextmatch-does-not-exist" in str(error.value)
     with pytest.raises(BuildError, match="does not exist"):  # a path stays a path
         load_contextmatch(tmp_path / "missing" / "model")
+
+
+def test_a_folder_built_by_an_older_version_gets_the_current_code(tiny_model, tmp_path) -> None:
+    from labor_encoders.build import sync_model_code
+
+    folder = save_model(tiny_model, tmp_path / "m")
+    stale = folder / "modeling_contextmatch.py"
+    stale.write_text(stale.read_text() + "\n# an older version\n")
+    assert sync_model_code(folder) == ["modeling_contextmatch.py"]
+    assert stale.read_bytes() == (MODELING / "modeling_contextmatch.py").read_bytes()
+    assert sync_model_code(folder) == []
+
+
+@pytest.mark.real_weights
+def test_the_default_model_carries_the_current_code(default_model_dir) -> None:
+    for name in ("modeling_contextmatch.py", "configuration_contextmatch.py"):
+        assert (default_model_dir / name).read_bytes() == (MODELING / name).read_bytes()
