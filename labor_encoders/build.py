@@ -108,12 +108,13 @@ def build_contextmatch(
     if not tokenizer.is_fast:
         raise BuildError(f"{backbone}: ConTeXT-match needs a fast tokenizer (tokenizer.json) for character offsets")
     max_seq_length = max_seq_length or layout.max_seq_length or min(tokenizer.model_max_length, 512)
+    source = Path(backbone).name  # the backbone's name, never a path of this machine
     config = ConTeXTMatchConfig(
-        encoder_config=encoder.config.to_dict(),
+        encoder_config=encoder.config.to_dict() | {"_name_or_path": source},
         max_seq_length=max_seq_length,
         threshold=threshold,
         trained=trained,
-        name_or_path=str(backbone),
+        name_or_path=source,
     )
     model = ConTeXTMatchModel(config)
     missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
@@ -129,31 +130,32 @@ def build_contextmatch(
 
 def save_model(model: ConTeXTMatchModel, output: str | Path) -> Path:
     """Save ``model`` as a remote-code folder, atomically: a crash never leaves a half-written folder behind."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     type(model.config).register_for_auto_class()
     type(model).register_for_auto_class("AutoModel")
+    return _write_atomically(output, model.save_pretrained)
+
+
+def copy_model(source: Path, output: str | Path) -> Path:
+    """Copy a model folder (without its build marker), atomically."""
+    ignore = shutil.ignore_patterns(".complete.json")
+    return _write_atomically(
+        output, lambda staging: shutil.copytree(source, staging, dirs_exist_ok=True, ignore=ignore)
+    )
+
+
+def _write_atomically(output: str | Path, write) -> Path:
+    """Let ``write(staging_dir)`` fill a folder beside ``output``, then put it in place of ``output``."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:
-        model.save_pretrained(staging)
+        write(staging)
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return output
-
-
-def copy_model(source: Path, output: str | Path) -> Path:
-    """Copy a model folder (without its build marker), atomically."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
-    shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete.json"))
-    if output.exists():
-        shutil.rmtree(output)
-    staging.rename(output)
     return output
 
 

@@ -98,6 +98,9 @@ def test_published_mpnet_layout_with_normalize_builds_and_keeps_its_max_length(m
     assert model.config.max_seq_length == 40 and model.config.threshold == 0.3
     folder = save_model(model, tmp_path / "built")
     assert (folder / "skill_index.json").is_file() and (folder / "modeling_contextmatch.py").is_file()
+    config = (folder / "config.json").read_text()
+    assert str(mpnet_style_layout.parent) not in config and str(tmp_path) not in config  # nothing machine-dependent
+    assert json.loads(config)["encoder_config"]["_name_or_path"] == mpnet_style_layout.name
 
 
 def test_unsupported_layouts_are_refused_with_the_reason(tmp_path, tiny_encoder_dir) -> None:

@@ -94,6 +94,9 @@ def test_tiny_model_loads_with_automodel_in_a_process_without_the_project(tiny_m
 def test_default_model_loads_with_automodel_in_a_process_without_the_project(
     default_model, default_model_dir, tmp_path
 ):
+    from labor_encoders.assets import cache_dir
+
+    assert str(cache_dir()) not in (default_model_dir / "config.json").read_text()  # nothing machine-dependent
     config = json.loads((default_model_dir / "config.json").read_text())
     assert config["trained"] is False and config["taxonomy"] == "ESCO v1.2 skills" and config["num_skills"] == 13939
     assert_same_outputs(default_model, load_in_fresh_process(default_model_dir, tmp_path))
