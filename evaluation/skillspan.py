@@ -63,8 +63,11 @@ def ranking_scores(ranked: Sequence[Sequence[str]], gold: Sequence[frozenset[str
 
 
 def evaluate_ranking(model, examples: Sequence[RankingExample], scoring: str = "contextmatch") -> dict:
-    """Rank the model's whole index for every example sentence and score the rankings."""
-    ranking = model.rank([e.sentence for e in examples], top_k=100, scoring=scoring)
+    """Rank the model's whole index for every example sentence and score the rankings.
+
+    The whole ranking counts: a first relevant label at rank 150 still adds 1/150 to the MRR.
+    """
+    ranking = model.rank([e.sentence for e in examples], scoring=scoring)
     ranked = [[model.skill_labels[i] for i in row] for row in ranking.indices.tolist()]
     return ranking_scores(ranked, [e.gold for e in examples])
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -272,14 +273,21 @@ class ConTeXTMatchModel(PreTrainedModel):
                 f"{name_or_path} has {self.config.num_skills} skill vectors but no {SKILL_INDEX_FILE} with their "
                 "labels; copy that file back or rebuild the skill index (set_skill_index)"
             )
-        with open(path, encoding="utf-8") as f:
-            index = json.load(f)
-        if len(index["labels"]) != self.config.num_skills or len(index["ids"]) != self.config.num_skills:
+        try:
+            with open(path, encoding="utf-8") as f:
+                index = json.load(f)
+            labels, ids = list(index["labels"]), list(index["ids"])
+        except (ValueError, KeyError, TypeError) as error:
             raise OSError(
-                f"{SKILL_INDEX_FILE} lists {len(index['labels'])} skills, the weights hold "
-                f"{self.config.num_skills}; the folder is inconsistent, rebuild its skill index"
+                f"{SKILL_INDEX_FILE} in {name_or_path} is corrupt ({error}); download the folder again or rebuild "
+                "its skill index"
+            ) from error
+        if len(labels) != self.config.num_skills or len(ids) != self.config.num_skills:
+            raise OSError(
+                f"{SKILL_INDEX_FILE} lists {len(labels)} skills, the weights hold {self.config.num_skills}; "
+                "the folder is inconsistent, rebuild its skill index"
             )
-        self.skill_labels, self.skill_ids = index["labels"], index["ids"]
+        self.skill_labels, self.skill_ids = labels, ids
 
     # --------------------------------------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -431,7 +439,7 @@ class ConTeXTMatchModel(PreTrainedModel):
             return_special_tokens_mask=True,
         )
         sample = enc["overflow_to_sample_mapping"]
-        windowed = [sample.count(i) > 1 for i in range(len(texts))]
+        windows_per_text = Counter(sample)
         pad_id = tokenizer.pad_token_id or 0
         for rows in _length_buckets([len(ids) for ids in enc["input_ids"]], batch_size):
             length = len(enc["input_ids"][rows[-1]])
@@ -451,9 +459,8 @@ class ConTeXTMatchModel(PreTrainedModel):
                 "token_embeddings": out.token_embeddings.float(),
                 "score_mask": score_mask.to(self.device),
                 "attention_mask": attention.to(self.device),
-                "special": special,
             }
-            yield [sample[i] for i in rows], [windowed[sample[i]] for i in rows], encoded, offsets
+            yield [sample[i] for i in rows], [windows_per_text[sample[i]] > 1 for i in rows], encoded, offsets
 
     def _require_tokenizer(self):
         if self.tokenizer is None:

@@ -64,6 +64,18 @@ def tiny_model(_tiny_model_session) -> ConTeXTMatchModel:
 
 
 @pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A tiny BERT encoder with its tokenizer, saved as a plain transformers folder (a backbone to build from)."""
+    from transformers import BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**tiny_encoder_config("bert", len(tiny_tokenizer)))).save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def default_model_dir() -> Path:
     """The embedded default model (all-mpnet-base-v2 + ESCO v1.2), built by the setup."""
     from labor_encoders.build import ensure_default_contextmatch

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
 from labor_encoders.build import BuildError, build_contextmatch, read_sentence_transformer, save_model
 from labor_encoders.taxonomy import Taxonomy
@@ -24,19 +23,6 @@ def _sentence_transformers():
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
     return SentenceTransformer, Transformer, Pooling, Dense
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
-    """A tiny BERT encoder with its tokenizer, saved as a plain transformers folder."""
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
-    )
-    BertModel(config).save_pretrained(folder)
-    tiny_tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def test_extract_refuses_a_binary_file(tiny_dir, tmp_path) -> None:
     assert done.returncode == 2 and "not UTF-8" in done.stderr
 
 
-def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir_for_cli) -> None:
+def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir) -> None:
     taxonomy = tmp_path / "skills.csv"
     taxonomy.write_text("code,name,synonyms\nS1,python,py\nS2,sql,\nS3,team work,teamwork|collaboration\nS4,,\n")
     output = tmp_path / "custom"
@@ -86,7 +86,7 @@ def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir_fo
         "--output",
         str(output),
         "--backbone",
-        str(tiny_encoder_dir_for_cli),
+        str(tiny_encoder_dir),
         "--taxonomy",
         str(taxonomy),
         "--label-column",
@@ -108,7 +108,7 @@ def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir_fo
         "--output",
         str(tmp_path / "bad"),
         "--backbone",
-        str(tiny_encoder_dir_for_cli),
+        str(tiny_encoder_dir),
         "--taxonomy",
         str(taxonomy),
         "--label-column",
@@ -116,26 +116,6 @@ def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir_fo
     )
     assert bad.returncode == 2 and "available columns" in bad.stderr and "name" in bad.stderr
     assert not (tmp_path / "bad").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder_dir_for_cli(tmp_path_factory, tiny_tokenizer) -> Path:
-    import torch
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-bert-cli")
-    torch.manual_seed(0)
-    BertModel(
-        BertConfig(
-            vocab_size=len(tiny_tokenizer),
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=64,
-        )
-    ).save_pretrained(folder)
-    tiny_tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.mark.real_weights

@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from evaluation.skillspan import load_skillspan, ranking_scores, read_labels
+from evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
 from labor_encoders.index_cache import set_cached_skill_index
 
 pytestmark = pytest.mark.real_weights
@@ -41,9 +41,7 @@ def scores(benchmark_model, shared_data) -> dict:
             [shared_data / "skillspan-esco" / f"{split}_validation_annotations.csv"], benchmark_model.skill_labels
         )
         for scoring in ("mean-pool", "contextmatch"):
-            ranking = benchmark_model.rank([e.sentence for e in examples], top_k=100, scoring=scoring)
-            ranked = [[benchmark_model.skill_labels[i] for i in row] for row in ranking.indices.tolist()]
-            results[split, scoring] = ranking_scores(ranked, [e.gold for e in examples])
+            results[split, scoring] = evaluate_ranking(benchmark_model, examples, scoring)
     return results
 
 
@@ -96,3 +94,17 @@ def test_prerank_shortlist_extracts_what_exact_scoring_extracts(default_model, s
     exact = {(i, s["label"]) for i, r in enumerate(model.extract(sentences)) for s in r["skills"]}
     assert len(exact) > 300
     assert len(shortlisted ^ exact) <= 0.01 * len(exact)
+
+
+def test_mrr_counts_first_hits_beyond_the_top_100(benchmark_model, shared_data) -> None:
+    """The protocol ranks the whole vocabulary: MRR from the full ranking equals the exact reciprocal ranks."""
+    examples = load_skillspan(
+        [shared_data / "skillspan-esco" / "house_validation_annotations.csv"], benchmark_model.skill_labels
+    )
+    ranking = benchmark_model.rank([e.sentence for e in examples])
+    first = []
+    for row, example in zip(ranking.indices.tolist(), examples, strict=True):
+        first.append(next(i + 1 for i, s in enumerate(row) if benchmark_model.skill_labels[s] in example.gold))
+    assert max(first) > 100  # the case that a top-100 cut would score as 0
+    expected = sum(1 / r for r in first) / len(first)
+    assert evaluate_ranking(benchmark_model, examples)["mrr"] == pytest.approx(expected, abs=1e-4)

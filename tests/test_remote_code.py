@@ -120,6 +120,10 @@ def test_missing_and_corrupt_files_give_clear_errors(tiny_model, tmp_path) -> No
     with pytest.raises(BuildError, match="skill_index.json"):
         load_contextmatch(folder)
     folder = save_model(tiny_model, tmp_path / "m")
+    (folder / "skill_index.json").write_text('{"labels": [')
+    with pytest.raises(BuildError, match="skill_index.json .* is corrupt"):
+        load_contextmatch(folder)
+    folder = save_model(tiny_model, tmp_path / "m")
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(BuildError, match="corrupt or truncated"):
