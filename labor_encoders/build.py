@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -40,8 +41,11 @@ class SentenceTransformerLayout:
     normalize: bool
 
 
-def read_sentence_transformer(folder: str | Path) -> SentenceTransformerLayout:
-    """Check that ``folder`` is a Transformer -> mean Pooling sentence-transformers model and locate its parts."""
+def read_sentence_transformer(folder: str | Path, allow: tuple[str, ...] = ()) -> SentenceTransformerLayout:
+    """Check that ``folder`` is a Transformer -> mean Pooling sentence-transformers model and locate its parts.
+
+    Modules named in ``allow`` may follow the pooling (JobBERT reads its ``Asym`` heads itself).
+    """
     folder = Path(folder)
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
@@ -53,7 +57,7 @@ def read_sentence_transformer(folder: str | Path) -> SentenceTransformerLayout:
     if not kinds or kinds[0] != "Transformer":
         raise BuildError(f"{folder}: the first module must be a Transformer, found {kinds}")
     transformer_dir = folder / modules[0].get("path", "")
-    unsupported = [k for k in kinds[1:] if k not in ("Pooling", "Normalize")]
+    unsupported = [k for k in kinds[1:] if k not in ("Pooling", "Normalize", *allow)]
     if unsupported:
         raise BuildError(
             f"{folder}: modules {unsupported} after pooling are not supported: ConTeXT-match compares token "
@@ -97,35 +101,45 @@ def build_contextmatch(
     ``max_seq_length`` defaults to the backbone's own (384 for all-mpnet-base-v2), so a sentence is truncated where
     sentence-transformers would truncate it and benchmark rankings match a plain ``SentenceTransformer``.
     """
-    from transformers import AutoModel, AutoTokenizer
-
     from modeling.configuration_contextmatch import ConTeXTMatchConfig
     from modeling.modeling_contextmatch import ConTeXTMatchModel
 
-    layout = read_sentence_transformer(backbone)
-    encoder = AutoModel.from_pretrained(layout.transformer_dir)
-    tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir)
-    if not tokenizer.is_fast:
-        raise BuildError(f"{backbone}: ConTeXT-match needs a fast tokenizer (tokenizer.json) for character offsets")
-    max_seq_length = max_seq_length or layout.max_seq_length or min(tokenizer.model_max_length, 512)
+    layout, encoder, tokenizer = load_backbone(backbone)
     source = Path(backbone).name  # the backbone's name, never a path of this machine
     config = ConTeXTMatchConfig(
         encoder_config=encoder.config.to_dict() | {"_name_or_path": source},
-        max_seq_length=max_seq_length,
+        max_seq_length=max_seq_length or layout.max_seq_length or min(tokenizer.model_max_length, 512),
         threshold=threshold,
         trained=trained,
         name_or_path=source,
     )
     model = ConTeXTMatchModel(config)
-    missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
-    unexpected = [k for k in unexpected if not k.startswith("pooler.")]  # the unused BERT-style pooler head
-    if missing or unexpected:
-        raise BuildError(f"{backbone}: encoder weights do not fit (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    copy_encoder_weights(encoder, model.encoder, backbone)
     model.tokenizer = tokenizer
     model.eval()
     logger.info("encoding %d skill labels of %s", len(taxonomy.labels), taxonomy.name)
     model.set_skill_index(taxonomy.labels, taxonomy.ids, taxonomy=taxonomy.name, batch_size=batch_size)
     return model
+
+
+def load_backbone(backbone: str | Path, layout: SentenceTransformerLayout | None = None):
+    """The layout, encoder (``AutoModel``) and fast tokenizer of a sentence-transformers or transformers folder."""
+    from transformers import AutoModel, AutoTokenizer
+
+    layout = layout or read_sentence_transformer(backbone)
+    encoder = AutoModel.from_pretrained(layout.transformer_dir)
+    tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir)
+    if not tokenizer.is_fast:
+        raise BuildError(f"{backbone}: a fast tokenizer (tokenizer.json) is needed, for character offsets")
+    return layout, encoder, tokenizer
+
+
+def copy_encoder_weights(source, target, backbone: str | Path) -> None:
+    """Load the encoder weights of ``source`` into ``target`` strictly (an unused BERT-style pooler may be left)."""
+    missing, unexpected = target.load_state_dict(source.state_dict(), strict=False)
+    unexpected = [k for k in unexpected if not k.startswith("pooler.")]
+    if missing or unexpected:
+        raise BuildError(f"{backbone}: encoder weights do not fit (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
 def save_model(model: ConTeXTMatchModel, output: str | Path) -> Path:
@@ -161,28 +175,28 @@ def _write_atomically(output: str | Path, write) -> Path:
 
 def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMatchModel:
     """Load a ConTeXT-match folder, turning the usual failures into messages that say what to do."""
-    from modeling.configuration_contextmatch import ConTeXTMatchConfig
     from modeling.modeling_contextmatch import ConTeXTMatchModel
 
+    return load_model_folder(path, ConTeXTMatchModel, "ConTeXT-match", "labor-encoders build", device)
+
+
+def load_model_folder(path: str | Path, model_class: type, what: str, rebuild: str, device: str | None = None):
+    """Load a model folder (or a Hub repo id) of ``model_class``, with messages that say what to do."""
     folder = Path(path)
     if not folder.exists():
         if _looks_like_repo_id(str(path)):
-            return _load_from_hub(str(path), device)
-        raise BuildError(f"model folder {folder} does not exist; build one with `labor-encoders build --output DIR`")
+            return _load_from_hub(str(path), model_class, what, device)
+        raise BuildError(f"model folder {folder} does not exist; build one with `{rebuild} --output DIR`")
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise BuildError(
-            f"{folder} has no config.json: it is not a model folder (rebuild it with `labor-encoders build`)"
-        )
+        raise BuildError(f"{folder} has no config.json: it is not a model folder (rebuild it with `{rebuild}`)")
     model_type = json.loads(config_file.read_text()).get("model_type")
-    if model_type != ConTeXTMatchConfig.model_type:
-        raise BuildError(f"{folder} holds a {model_type!r} model, not a ConTeXT-match model")
+    if model_type != model_class.config_class.model_type:
+        raise BuildError(f"{folder} holds a {model_type!r} model, not a {what} model")
     if not any(folder.glob("*.safetensors")):
-        raise BuildError(
-            f"{folder} has no weights (model.safetensors is missing); rebuild it with `labor-encoders build`"
-        )
+        raise BuildError(f"{folder} has no weights (model.safetensors is missing); rebuild it with `{rebuild}`")
     try:
-        model = ConTeXTMatchModel.from_pretrained(folder)
+        model = model_class.from_pretrained(folder)
     except OSError as error:
         raise BuildError(str(error)) from error
     return model.to(device).eval() if device else model.eval()
@@ -215,17 +229,26 @@ def ensure_default_contextmatch(force: bool = False) -> Path:
 
 
 def sync_model_code(folder: str | Path) -> list[str]:
-    """Refresh the remote-code files a model folder carries (``modeling_*.py``, ``configuration_*.py``) from this
-    project's ``modeling/``, so a folder built by an older version runs the current code. Returns what changed."""
+    """Refresh the remote-code files a model folder carries (``modeling_*.py``, ``configuration_*.py`` and the files
+    they import, such as ``encoder_utils.py``) from this project's ``modeling/``, so a folder built by an older
+    version runs the current code. Returns what changed."""
     import modeling
 
     source = Path(modeling.__file__).parent
+    wanted = {path.name for path in Path(folder).glob("*.py") if (source / path.name).is_file()}
+    todo = list(wanted)
+    while todo:  # the sibling files imported as ``from .name import ...``, recursively
+        text = (source / todo.pop()).read_text(encoding="utf-8")
+        for name in re.findall(r"^\s*from\s+\.(\w+)\s+import", text, flags=re.MULTILINE):
+            if f"{name}.py" not in wanted:
+                wanted.add(f"{name}.py")
+                todo.append(f"{name}.py")
     changed = []
-    for copy in sorted(Path(folder).glob("*.py")):
-        current = source / copy.name
-        if current.is_file() and current.read_bytes() != copy.read_bytes():
+    for name in sorted(wanted):
+        current, copy = source / name, Path(folder) / name
+        if not copy.is_file() or current.read_bytes() != copy.read_bytes():
             shutil.copyfile(current, copy)
-            changed.append(copy.name)
+            changed.append(name)
     if changed:
         logger.info("updated the model code in %s: %s", folder, ", ".join(changed))
     return changed
@@ -242,16 +265,14 @@ def _looks_like_repo_id(name: str) -> bool:
     return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
 
 
-def _load_from_hub(repo_id: str, device: str | None) -> ConTeXTMatchModel:
-    """Download (or reuse the Hub cache of) a ConTeXT-match repository; offline, say so plainly."""
-    from modeling.modeling_contextmatch import ConTeXTMatchModel
-
+def _load_from_hub(repo_id: str, model_class: type, what: str, device: str | None):
+    """Download (or reuse the Hub cache of) a model repository; offline, say so plainly."""
     try:
-        model = ConTeXTMatchModel.from_pretrained(repo_id)
+        model = model_class.from_pretrained(repo_id)
     except OSError as error:
         raise BuildError(
-            f"could not load {repo_id!r} from the Hugging Face Hub ({str(error).splitlines()[0]}). Check the repo id "
-            "and your connection; offline (HF_HUB_OFFLINE=1) only repositories already in the Hub cache load. "
-            "A local folder path works everywhere."
+            f"could not load {what} model {repo_id!r} from the Hugging Face Hub ({str(error).splitlines()[0]}). "
+            "Check the repo id and your connection; offline (HF_HUB_OFFLINE=1) only repositories already in the "
+            "Hub cache load. A local folder path works everywhere."
         ) from error
     return model.to(device).eval() if device else model.eval()

@@ -53,15 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     setup.add_argument("--assets-only", action="store_true", help="do not build the default model")
     setup.set_defaults(handler=_cmd_setup)
 
-    build = commands.add_parser("build", help="turn a sentence-transformers folder plus a taxonomy into a model folder")
+    build = commands.add_parser(
+        "build", help="turn a sentence-transformers folder plus a skill taxonomy into a ConTeXT-match model folder"
+    )
     build.add_argument("--output", required=True, type=Path, help="model folder to write")
     build.add_argument("--backbone", type=Path, help="sentence-transformers folder (default: all-mpnet-base-v2)")
     build.add_argument("--taxonomy", type=Path, help="CSV/TSV/JSONL/TXT of skills (default: ESCO v1.2 skills)")
-    build.add_argument("--label-column", help="column with the skill label")
-    build.add_argument("--id-column", help="column with the skill id or URI")
-    build.add_argument("--alt-labels-column", help="column with alternative labels")
-    build.add_argument("--description-column", help="column with the description")
-    build.add_argument("--format", choices=["csv", "tsv", "jsonl", "txt"], help="taxonomy format (default: suffix)")
+    _taxonomy_flags(build, "skill")
     build.add_argument("--threshold", type=float, help="decision threshold tau (default: 0.48, the paper's)")
     build.add_argument("--max-seq-length", type=int, help="tokens per sentence window (default: the backbone's)")
     build.add_argument("--trained", action="store_true", help="the backbone was trained for ConTeXT-match")
@@ -79,52 +77,104 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--batch-size", type=int, default=32)
     extract.add_argument("--json", action="store_true", help="print one JSON list, an object per text")
     extract.set_defaults(handler=_cmd_extract)
+
+    jobbert = commands.add_parser(
+        "build-jobbert",
+        help="turn a sentence-transformers folder (a plain backbone or the JobBERT-v2 layout) plus a title list into "
+        "a JobBERT model folder",
+    )
+    jobbert.add_argument("--output", required=True, type=Path, help="model folder to write")
+    jobbert.add_argument(
+        "--backbone", type=Path, help="sentence-transformers folder, plain or with 2_Asym heads (default: all-mpnet)"
+    )
+    jobbert.add_argument("--titles", type=Path, help="CSV/TSV/JSONL/TXT of titles (default: ESCO v1.2 occupations)")
+    _taxonomy_flags(jobbert, "title")
+    jobbert.add_argument("--projection-dim", type=int, help="width of the heads of a plain backbone (default 1024)")
+    jobbert.add_argument("--max-seq-length", type=int, help="tokens per title or skill list (default: the backbone's)")
+    jobbert.set_defaults(handler=_cmd_build_jobbert)
+
+    export = commands.add_parser(
+        "export-jobbert", help="write a JobBERT model as a sentence-transformers folder (the JobBERT-v2 layout)"
+    )
+    export.add_argument("--model", type=Path, help="JobBERT model folder (default: the embedded default)")
+    export.add_argument("--output", required=True, type=Path, help="sentence-transformers folder to write")
+    export.set_defaults(handler=_cmd_export_jobbert)
+
+    normalize = commands.add_parser("normalize", help="map job titles onto the closest occupations (ESCO by default)")
+    normalize.add_argument("titles", nargs="*", metavar="TITLE", help="job titles; '-' reads one title per line")
+    normalize.add_argument("--file", type=Path, help="titles, one per line (.txt) or in a column (.csv/.tsv)")
+    normalize.add_argument("--column", help="column of --file that holds the titles (default: detected)")
+    normalize.add_argument("--model", type=Path, help="JobBERT model folder (default: the embedded default model)")
+    normalize.add_argument("--top-k", type=int, default=5, help="occupations per title (default 5)")
+    normalize.add_argument("--batch-size", type=int, default=64)
+    normalize.add_argument("--json", action="store_true", help="print one JSON list, an object per title")
+    normalize.set_defaults(handler=_cmd_normalize)
     return parser
+
+
+def _taxonomy_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--label-column", help=f"column with the {what} label")
+    parser.add_argument("--id-column", help=f"column with the {what} id or URI")
+    parser.add_argument("--alt-labels-column", help="column with alternative labels")
+    parser.add_argument("--description-column", help="column with the description")
+    parser.add_argument("--format", choices=["csv", "tsv", "jsonl", "txt"], help="file format (default: suffix)")
+
+
+def _load_taxonomy_from_args(args: argparse.Namespace, path: Path | None, flag: str, default):
+    """The taxonomy a command's file and column flags describe, or ``default()`` when no file is given."""
+    from .taxonomy import load_taxonomy
+
+    columns = [args.label_column, args.id_column, args.alt_labels_column, args.description_column, args.format]
+    if path is None:
+        if any(columns):
+            raise UsageError(f"column and format flags describe a {flag} file; give one")
+        return default()
+    return load_taxonomy(
+        path,
+        label_column=args.label_column,
+        id_column=args.id_column,
+        alt_labels_column=args.alt_labels_column,
+        description_column=args.description_column,
+        format=args.format,
+    )
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
     from .assets import asset_status, default_model_dir, ensure_assets
+    from .jobbert import default_jobbert_dir
 
-    model = default_model_dir()
-    built = (model / ".complete.json").is_file()
+    model, jobbert = default_model_dir(), default_jobbert_dir()
     if args.status:
         for name, status in asset_status().items():
-            print(f"{name:20} {'installed' if status['installed'] else 'missing':10} {status['path']}")
-        print(f"{'default model':20} {'built' if built else 'missing':10} {model}")
+            print(f"{name:22} {'installed' if status['installed'] else 'missing':10} {status['path']}")
+        for name, folder in (("default model", model), ("default JobBERT", jobbert)):
+            built = (folder / ".complete.json").is_file()
+            print(f"{name:22} {'built' if built else 'missing':10} {folder}")
         return 0
     for name, path in ensure_assets(force=args.force).items():
         logger.info("%-20s %s", name, path)
     if not args.assets_only:
         from .build import ensure_default_contextmatch
+        from .jobbert import ensure_default_jobbert
 
         model = ensure_default_contextmatch(force=args.force)
+        jobbert = ensure_default_jobbert(force=args.force)
     logger.info("%-20s %s", "default model", model)
+    logger.info("%-20s %s", "default JobBERT", jobbert)
     return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from .assets import ensure_mpnet
     from .build import ZERO_SHOT_THRESHOLD, build_contextmatch, copy_model, ensure_default_contextmatch, save_model
-    from .taxonomy import load_esco_skills, load_taxonomy
+    from .taxonomy import load_esco_skills
 
-    columns = [args.label_column, args.id_column, args.alt_labels_column, args.description_column, args.format]
-    if args.taxonomy is None and any(columns):
-        raise UsageError("column and format flags describe a --taxonomy file; give one")
     options = [args.backbone, args.taxonomy, args.threshold, args.max_seq_length, args.trained or None]
     if all(option is None for option in options):  # the embedded default: reuse the setup's build of it
+        _load_taxonomy_from_args(args, None, "--taxonomy", lambda: None)
         print(copy_model(ensure_default_contextmatch(), args.output))
         return 0
-    if args.taxonomy is None:
-        taxonomy = load_esco_skills()
-    else:
-        taxonomy = load_taxonomy(
-            args.taxonomy,
-            label_column=args.label_column,
-            id_column=args.id_column,
-            alt_labels_column=args.alt_labels_column,
-            description_column=args.description_column,
-            format=args.format,
-        )
+    taxonomy = _load_taxonomy_from_args(args, args.taxonomy, "--taxonomy", load_esco_skills)
     backbone = args.backbone if args.backbone is not None else ensure_mpnet()
     threshold = ZERO_SHOT_THRESHOLD if args.threshold is None else args.threshold
     model = build_contextmatch(
@@ -176,6 +226,103 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         for skill in result["skills"]:
             words = "; ".join(e["text"] for e in skill["evidence"])
             print(f"{skill['score']:.3f}  {skill['label']}  <- {words}")
+    return 0
+
+
+def _cmd_build_jobbert(args: argparse.Namespace) -> int:
+    from .assets import ensure_mpnet
+    from .build import copy_model, save_model
+    from .jobbert import build_jobbert, ensure_default_jobbert
+    from .taxonomy import load_esco_occupations
+
+    if args.projection_dim is not None and args.projection_dim < 1:
+        raise UsageError("--projection-dim must be at least 1")
+    if all(option is None for option in (args.backbone, args.titles, args.projection_dim, args.max_seq_length)):
+        _load_taxonomy_from_args(args, None, "--titles", lambda: None)
+        print(copy_model(ensure_default_jobbert(), args.output))
+        return 0
+    titles = _load_taxonomy_from_args(args, args.titles, "--titles", load_esco_occupations)
+    backbone = args.backbone if args.backbone is not None else ensure_mpnet()
+    model = build_jobbert(
+        backbone, titles, projection_dim=args.projection_dim or 1024, max_seq_length=args.max_seq_length
+    )
+    print(save_model(model, args.output))
+    return 0
+
+
+def _cmd_export_jobbert(args: argparse.Namespace) -> int:
+    from .jobbert import export_sentence_transformers, load_jobbert, resolve_jobbert_dir
+
+    model = load_jobbert(resolve_jobbert_dir(args.model))
+    print(export_sentence_transformers(model, args.output))
+    return 0
+
+
+def _read_titles(args: argparse.Namespace) -> list[str]:
+    """Titles from the arguments, standard input ('-', one per line) and --file, in that order; none is dropped."""
+    titles: list[str] = []
+    for title in args.titles:
+        titles.extend(sys.stdin.read().splitlines() if title == "-" else [title])
+    if args.file is not None:
+        titles.extend(_titles_from_file(args.file, args.column))
+    elif args.column:
+        raise UsageError("--column names a column of --file; give one")
+    if not titles:
+        raise UsageError("give job titles, --file F, or '-' to read titles from standard input")
+    return titles
+
+
+def _titles_from_file(path: Path, column: str | None) -> list[str]:
+    import csv
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        if column:
+            raise UsageError(f"--column needs a .csv or .tsv file, {path.name} is read as one title per line")
+        return text.splitlines()
+    rows = list(csv.reader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+    if not rows:
+        raise UsageError(f"{path} is empty")
+    header = rows[0]
+    candidates = [column] if column else ["title", "vacancyTitle", "job_title", "label"]
+    name = next((c for c in candidates if c in header), None)
+    if name is None:
+        if column:
+            raise UsageError(f"{path} has no column {column!r}; its columns are {', '.join(header)}")
+        if len(header) != 1:
+            raise UsageError(f"{path}: say which column holds the titles with --column ({', '.join(header)})")
+        name = header[0]
+    position = header.index(name)
+    titles = []
+    for line, row in enumerate(rows[1:], start=2):
+        if position >= len(row):
+            print(f"warning: {path}:{line} has no {name!r} cell; its title is empty", file=sys.stderr)
+        titles.append(row[position] if position < len(row) else "")
+    return titles
+
+
+def _cmd_normalize(args: argparse.Namespace) -> int:
+    titles = _read_titles(args)
+    if args.top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    from .jobbert import load_jobbert, resolve_jobbert_dir
+
+    model = load_jobbert(resolve_jobbert_dir(args.model))
+    results = model.normalize(titles, top_k=args.top_k, batch_size=args.batch_size)
+    if args.json:
+        json.dump(results, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    for result in results:
+        print(result["title"] if result["title"].strip() else "(empty title)")
+        for match in result["matches"]:
+            via = f"  (as {match['matched_label']!r})" if match["matched_label"] != match["label"] else ""
+            print(f"  {match['score']:.3f}  {match['label']}  {match['id']}{via}")
     return 0
 
 

@@ -142,6 +142,19 @@ def load_esco_skills(path: str | os.PathLike[str] | None = None) -> Taxonomy:
     return load_taxonomy(path, alt_labels_separator="\n", name="ESCO v1.2 skills")
 
 
+def load_esco_occupations(path: str | os.PathLike[str] | None = None) -> Taxonomy:
+    """Load the ESCO v1.2 occupations, the default title index of JobBERT.
+
+    Args:
+        path: An occupations file; by default the CSV from ``labor_encoders.assets.ensure_esco_occupations``.
+    """
+    if path is None:
+        from labor_encoders.assets import ensure_esco_occupations
+
+        path = ensure_esco_occupations()
+    return load_taxonomy(path, alt_labels_separator="\n", name="ESCO v1.2 occupations")
+
+
 def write_taxonomy(taxonomy: Taxonomy, path: str | os.PathLike[str]) -> None:
     """Write a CSV (``id,label,alt_labels,description``) that ``load_taxonomy`` reads back identically."""
     path = Path(path)

@@ -14,7 +14,6 @@ This file is copied verbatim into every ConTeXT-match model repository on the Hu
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import Counter
@@ -24,24 +23,25 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel
-from transformers.utils import ModelOutput, cached_file
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
 
 from .configuration_contextmatch import ConTeXTMatchConfig
+from .encoder_utils import (
+    build_encoder,
+    hub_kwargs,
+    length_buckets,
+    load_label_index,
+    load_tokenizer,
+    load_weights,
+    mean_pool,
+    require_fast_tokenizer,
+    save_label_index,
+)
 
 SKILL_INDEX_FILE = "skill_index.json"
 _SCORE_BUDGET = 1 << 23  # floats per (sentence, token, skill) block: about 32 MB per temporary
 _EPS = 1e-8
-
-
-def mean_pool(token_embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Average of the token vectors where ``mask`` is true: (B, L, H), (B, L) -> (B, H).
-
-    >>> mean_pool(torch.tensor([[[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]]]), torch.tensor([[1, 1, 0]]))
-    tensor([[2., 1.]])
-    """
-    weights = mask.to(token_embeddings.dtype).unsqueeze(-1)
-    return (token_embeddings * weights).sum(1) / weights.sum(1).clamp_min(_EPS)
 
 
 def contextmatch_scores(
@@ -145,9 +145,7 @@ class ConTeXTMatchModel(PreTrainedModel):
 
     def __init__(self, config: ConTeXTMatchConfig) -> None:
         super().__init__(config)
-        encoder_class = AutoModel._model_mapping[type(config.encoder_config)]
-        kwargs = {"add_pooling_layer": False} if _accepts(encoder_class, "add_pooling_layer") else {}
-        self.encoder = AutoModel.from_config(config.encoder_config, **kwargs)
+        self.encoder = build_encoder(config.encoder_config)
         self.register_buffer("skill_embeddings", torch.zeros(config.num_skills, config.hidden_size))
         self.skill_labels: list[str] = [f"skill {i}" for i in range(config.num_skills)]
         self.skill_ids: list[str] = list(self.skill_labels)
@@ -175,7 +173,7 @@ class ConTeXTMatchModel(PreTrainedModel):
     @torch.inference_mode()
     def encode_labels(self, labels: Sequence[str], batch_size: int = 128) -> torch.Tensor:
         """Mean-pooled vectors (N, H) of skill labels, as the skill index stores them (float32, on CPU)."""
-        tokenizer = self._require_tokenizer()
+        tokenizer = require_fast_tokenizer(self.tokenizer, "for character offsets")
         order = sorted(range(len(labels)), key=lambda i: len(labels[i]))
         out = torch.zeros(len(labels), self.config.hidden_size)
         for start in range(0, len(order), batch_size):
@@ -228,66 +226,23 @@ class ConTeXTMatchModel(PreTrainedModel):
         super().save_pretrained(save_directory, *args, **kwargs)
         if not kwargs.get("is_main_process", True):
             return
-        index = {
-            "format": 1,
-            "taxonomy": self.config.taxonomy,
-            "labels": self.skill_labels,
-            "ids": self.skill_ids,
-        }
-        with open(os.path.join(save_directory, SKILL_INDEX_FILE), "w", encoding="utf-8") as f:
-            json.dump(index, f, ensure_ascii=False)
+        index = {"taxonomy": self.config.taxonomy, "labels": self.skill_labels, "ids": self.skill_ids}
+        save_label_index(save_directory, SKILL_INDEX_FILE, index)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(save_directory)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
         """Load weights, tokenizer and skill index from a local folder or a Hub repository."""
-        hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
-        try:
-            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        except Exception as error:
-            if "safetensor" in f"{type(error).__name__} {error}".lower():
-                raise OSError(
-                    f"the weights in {pretrained_model_name_or_path} are corrupt or truncated ({error}); "
-                    "download or rebuild the model folder"
-                ) from error
-            raise
-        model._load_skill_index(str(pretrained_model_name_or_path), hub_kwargs)
-        try:
-            model.tokenizer = AutoTokenizer.from_pretrained(
-                pretrained_model_name_or_path, config=model.config, **hub_kwargs
+        extra = hub_kwargs(kwargs)
+        model = load_weights(cls, pretrained_model_name_or_path, *args, **kwargs)
+        if model.config.num_skills:
+            index = load_label_index(
+                str(pretrained_model_name_or_path), SKILL_INDEX_FILE, model.config.num_skills, ("labels", "ids"), extra
             )
-        except (OSError, ValueError) as error:
-            raise OSError(
-                f"no usable tokenizer in {pretrained_model_name_or_path} ({error}); a ConTeXT-match folder "
-                "needs its tokenizer files beside config.json"
-            ) from error
+            model.skill_labels, model.skill_ids = list(index["labels"]), list(index["ids"])
+        model.tokenizer = load_tokenizer(pretrained_model_name_or_path, model.config, extra, "ConTeXT-match")
         return model
-
-    def _load_skill_index(self, name_or_path: str, hub_kwargs: dict[str, Any]) -> None:
-        if self.config.num_skills == 0:
-            return
-        path = cached_file(name_or_path, SKILL_INDEX_FILE, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
-        if path is None:
-            raise OSError(
-                f"{name_or_path} has {self.config.num_skills} skill vectors but no {SKILL_INDEX_FILE} with their "
-                "labels; copy that file back or rebuild the skill index (set_skill_index)"
-            )
-        try:
-            with open(path, encoding="utf-8") as f:
-                index = json.load(f)
-            labels, ids = list(index["labels"]), list(index["ids"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise OSError(
-                f"{SKILL_INDEX_FILE} in {name_or_path} is corrupt ({error}); download the folder again or rebuild "
-                "its skill index"
-            ) from error
-        if len(labels) != self.config.num_skills or len(ids) != self.config.num_skills:
-            raise OSError(
-                f"{SKILL_INDEX_FILE} lists {len(labels)} skills, the weights hold {self.config.num_skills}; "
-                "the folder is inconsistent, rebuild its skill index"
-            )
-        self.skill_labels, self.skill_ids = labels, ids
 
     # --------------------------------------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -428,7 +383,7 @@ class ConTeXTMatchModel(PreTrainedModel):
         """
         if not texts:
             return
-        tokenizer = self._require_tokenizer()
+        tokenizer = require_fast_tokenizer(self.tokenizer, "for character offsets")
         enc = tokenizer(
             texts,
             truncation=True,
@@ -441,7 +396,7 @@ class ConTeXTMatchModel(PreTrainedModel):
         sample = enc["overflow_to_sample_mapping"]
         windows_per_text = Counter(sample)
         pad_id = tokenizer.pad_token_id or 0
-        for rows in _length_buckets([len(ids) for ids in enc["input_ids"]], batch_size):
+        for rows in length_buckets([len(ids) for ids in enc["input_ids"]], batch_size):
             length = len(enc["input_ids"][rows[-1]])
             ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
             attention = torch.zeros(len(rows), length, dtype=torch.long)
@@ -462,45 +417,9 @@ class ConTeXTMatchModel(PreTrainedModel):
             }
             yield [sample[i] for i in rows], [windows_per_text[sample[i]] > 1 for i in rows], encoded, offsets
 
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise RuntimeError(
-                "this model has no tokenizer: load it with from_pretrained, or set model.tokenizer = "
-                "AutoTokenizer.from_pretrained(...)"
-            )
-        if not getattr(self.tokenizer, "is_fast", False):
-            raise RuntimeError("ConTeXT-match needs a fast (Rust) tokenizer for character offsets")
-        return self.tokenizer
-
     def _require_index(self) -> None:
         if self.config.num_skills == 0:
             raise RuntimeError("the skill index is empty: call model.set_skill_index(labels, ids) first")
-
-
-_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
-
-
-def _length_buckets(lengths: list[int], batch_size: int, growth: float = 1.3) -> Iterator[list[int]]:
-    """Indices in batches of similar length (shortest first): a batch closes when full or when the next item is
-    more than ``growth`` times longer than its first, so padding stays small.
-
-    >>> list(_length_buckets([5, 50, 6, 7, 40, 5], batch_size=3))
-    [[0, 5, 2], [3], [4, 1]]
-    """
-    batch: list[int] = []
-    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-        if batch and (len(batch) == batch_size or lengths[i] > growth * lengths[batch[0]] + 2):
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
-
-
-def _accepts(cls: type, argument: str) -> bool:
-    import inspect
-
-    return argument in inspect.signature(cls.__init__).parameters
 
 
 def _token_spans(

@@ -37,18 +37,22 @@ except ImportError:
 from transformers import AutoModel
 model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
 texts = json.loads(sys.argv[2])
+"""
+CONTEXTMATCH_OUTPUTS = """
 ranking = model.rank(texts, top_k=5)
-print(json.dumps({{"class": type(model).__module__, "values": ranking.values.tolist(),
-                   "indices": ranking.indices.tolist(), "extract": model.extract(texts, top_k=3)}}))
+print(json.dumps({"class": type(model).__module__, "values": ranking.values.tolist(),
+                  "indices": ranking.indices.tolist(), "extract": model.extract(texts, top_k=3)}))
 """
 
 
-def load_in_fresh_process(folder: Path, tmp_path: Path) -> dict:
-    script = LOADER.format(blocked=PROJECT_PACKAGES, repo=str(MODELING.parent))
+def load_in_fresh_process(folder: Path, tmp_path: Path, outputs: str = CONTEXTMATCH_OUTPUTS, texts=TEXTS) -> dict:
+    """Run ``outputs`` (which sees ``model`` and ``texts`` and prints one JSON line) in a fresh interpreter that
+    loaded ``folder`` with AutoModel and cannot import the project."""
+    script = LOADER.format(blocked=PROJECT_PACKAGES, repo=str(MODELING.parent)) + outputs
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(
-        [sys.executable, "-c", script, str(folder), json.dumps(TEXTS)],
+        [sys.executable, "-c", script, str(folder), json.dumps(texts)],
         cwd=tmp_path,
         env=env,
         capture_output=True,

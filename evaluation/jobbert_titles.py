@@ -1,0 +1,123 @@
+"""JobBERT title normalisation (Decorte et al. 2021) as the JobBERT V2 paper scores it (Table 3).
+
+Protocol (``shared/data/README.md``): for each ``vacancyTitle`` rank the 2,942 ESCO occupation preferred labels of
+``esco/occupations_en.csv`` by cosine through the title head; the gold is the row's ``conceptUri``. Report MRR over
+the whole ranking and R@5, R@10 in percent.
+
+``--index model`` scores the model's own title index instead (ESCO v1.2 preferred and alternative labels for the
+default model, an occupation scoring as its best label): that is what ``normalize`` returns, and gold occupations
+missing from that index count as misses.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load_title_benchmark(path: str | Path) -> list[tuple[str, str]]:
+    """``(title, gold occupation URI)`` pairs of a JobBERT evaluation CSV (``vacancyTitle``, ``conceptUri``)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return [(row["vacancyTitle"].strip(), row["conceptUri"].strip()) for row in csv.DictReader(f)]
+
+
+def load_preferred_labels(path: str | Path) -> tuple[list[str], list[str]]:
+    """Preferred labels and URIs of an ESCO occupations CSV (``preferredLabel``, ``conceptUri``)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = [(row["preferredLabel"].strip(), row["conceptUri"].strip()) for row in csv.DictReader(f)]
+    return [label for label, _ in rows], [uri for _, uri in rows]
+
+
+def gold_ranks(scores: torch.Tensor, concept_of_row: torch.Tensor, concepts: Sequence[str], gold: Sequence[str]):
+    """1-based rank of each gold concept when concepts score as their best row (None: not in the index).
+
+    ``scores`` is (queries, rows); ties count in the gold's favour.
+
+    >>> gold_ranks(torch.tensor([[0.1, 0.9, 0.5], [0.8, 0.2, 0.3]]), torch.tensor([0, 1, 1]), ["a", "b"], ["a", "c"])
+    [2, None]
+    """
+    per_concept = torch.full((scores.shape[0], len(concepts)), float("-inf"))
+    per_concept.scatter_reduce_(1, concept_of_row.expand_as(scores), scores, "amax")
+    column = {concept: i for i, concept in enumerate(concepts)}
+    ranks = []
+    for row, concept in enumerate(gold):
+        if concept not in column:
+            ranks.append(None)
+            continue
+        ranks.append(int((per_concept[row] > per_concept[row, column[concept]]).sum()) + 1)
+    return ranks
+
+
+def recall_scores(ranks: Sequence[int | None], ks: Sequence[int] = (5, 10)) -> dict:
+    """MRR and R@k (percent) from gold ranks; a missing gold (None) counts as a miss.
+
+    >>> recall_scores([1, 4, None, 20], ks=(5,))
+    {'n': 4, 'mrr': 0.325, 'r@5': 50.0}
+    """
+    n = len(ranks)
+    result = {"n": n, "mrr": round(sum(1 / r for r in ranks if r) / n, 4) if n else 0.0}
+    for k in ks:
+        result[f"r@{k}"] = round(100 * sum(1 for r in ranks if r and r <= k) / n, 2) if n else 0.0
+    return result
+
+
+def evaluate_titles(model, pairs: Sequence[tuple[str, str]], labels=None, ids=None, batch_size: int = 256) -> dict:
+    """Score a JobBERT model on ``(title, gold id)`` pairs against ``labels``/``ids`` (default: its title index)."""
+    if labels is None:
+        index, ids = model.title_embeddings.float().cpu(), model.title_ids
+    else:
+        index = model.encode_titles(labels)
+    position: dict[str, int] = {}
+    concept_of_row = torch.tensor([position.setdefault(i, len(position)) for i in ids])
+    concepts = list(position)
+    queries = model.encode_titles([title for title, _ in pairs])
+    ranks: list[int | None] = []
+    for start in range(0, len(pairs), batch_size):
+        block = pairs[start : start + batch_size]
+        scores = queries[start : start + batch_size] @ index.T
+        ranks += gold_ranks(scores, concept_of_row, concepts, [gold for _, gold in block])
+    result = recall_scores(ranks)
+    result["gold_not_in_index"] = sum(rank is None for rank in ranks)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m evaluation.jobbert_titles``: MRR, R@5 and R@10 of a JobBERT folder on the title benchmark."""
+    import argparse
+    import json
+
+    from labor_encoders.jobbert import load_jobbert, resolve_jobbert_dir
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--model", type=Path, help="JobBERT model folder (default: the embedded default model)")
+    parser.add_argument("--titles", type=Path, default=SHARED / "jobbert" / "titles.validation.csv")
+    parser.add_argument("--occupations", type=Path, default=SHARED / "esco" / "occupations_en.csv")
+    parser.add_argument(
+        "--index",
+        choices=["benchmark", "model"],
+        nargs="+",
+        default=["benchmark"],
+        help="benchmark: the occupations' preferred labels (the paper's protocol); model: the model's title index",
+    )
+    parser.add_argument("--limit", type=int, help="score only the first N titles (a quick check)")
+    args = parser.parse_args(argv)
+    model = load_jobbert(resolve_jobbert_dir(args.model))
+    pairs = load_title_benchmark(args.titles)[: args.limit]
+    results = {}
+    for index in args.index:
+        if index == "benchmark":
+            labels, ids = load_preferred_labels(args.occupations)
+            results[index] = evaluate_titles(model, pairs, labels, ids) | {"index": args.occupations.name}
+        else:
+            results[index] = evaluate_titles(model, pairs) | {"index": model.config.taxonomy}
+    print(json.dumps({"titles": args.titles.name, **results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
