@@ -66,16 +66,25 @@ def recall_scores(ranks: Sequence[int | None], ks: Sequence[int] = (5, 10)) -> d
     return result
 
 
-def evaluate_titles(model, pairs: Sequence[tuple[str, str]], labels=None, ids=None, batch_size: int = 256) -> dict:
-    """Score a JobBERT model on ``(title, gold id)`` pairs against ``labels``/``ids`` (default: its title index)."""
-    if labels is None:
+def evaluate_titles(
+    model, pairs: Sequence[tuple[str, str]], labels=None, ids=None, queries=None, index=None, batch_size: int = 256
+) -> dict:
+    """Score a JobBERT model on ``(title, gold id)`` pairs against ``labels``/``ids`` (default: its title index).
+
+    ``queries`` (the titles' vectors) and ``index`` (label vectors, with ``ids``) may be given precomputed when
+    several indexes are scored.
+    """
+    if index is not None:
+        index = index.float().cpu()
+    elif labels is None:
         index, ids = model.title_embeddings.float().cpu(), model.title_ids
     else:
         index = model.encode_titles(labels)
     position: dict[str, int] = {}
     concept_of_row = torch.tensor([position.setdefault(i, len(position)) for i in ids])
     concepts = list(position)
-    queries = model.encode_titles([title for title, _ in pairs])
+    if queries is None:
+        queries = model.encode_titles([title for title, _ in pairs])
     ranks: list[int | None] = []
     for start in range(0, len(pairs), batch_size):
         block = pairs[start : start + batch_size]
@@ -84,6 +93,15 @@ def evaluate_titles(model, pairs: Sequence[tuple[str, str]], labels=None, ids=No
     result = recall_scores(ranks)
     result["gold_not_in_index"] = sum(rank is None for rank in ranks)
     return result
+
+
+def preferred_rows(model) -> list[int]:
+    """Rows of a title index that hold a concept's own name (its preferred label), one per concept."""
+    return [
+        i
+        for i, (label, concept) in enumerate(zip(model.title_labels, model.title_ids, strict=True))
+        if model.title_names.get(concept) == label
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,22 +117,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--occupations", type=Path, default=SHARED / "esco" / "occupations_en.csv")
     parser.add_argument(
         "--index",
-        choices=["benchmark", "model"],
+        choices=["benchmark", "model", "model-preferred"],
         nargs="+",
         default=["benchmark"],
-        help="benchmark: the occupations' preferred labels (the paper's protocol); model: the model's title index",
+        help="benchmark: the occupations' preferred labels (the paper's protocol); model: the model's title index; "
+        "model-preferred: only the preferred label of each concept in it",
     )
     parser.add_argument("--limit", type=int, help="score only the first N titles (a quick check)")
     args = parser.parse_args(argv)
     model = load_jobbert(resolve_jobbert_dir(args.model))
     pairs = load_title_benchmark(args.titles)[: args.limit]
+    queries = model.encode_titles([title for title, _ in pairs])
     results = {}
     for index in args.index:
         if index == "benchmark":
             labels, ids = load_preferred_labels(args.occupations)
-            results[index] = evaluate_titles(model, pairs, labels, ids) | {"index": args.occupations.name}
+            results[index] = evaluate_titles(model, pairs, labels, ids, queries) | {"index": args.occupations.name}
+        elif index == "model":
+            results[index] = evaluate_titles(model, pairs, queries=queries) | {"index": model.config.taxonomy}
         else:
-            results[index] = evaluate_titles(model, pairs) | {"index": model.config.taxonomy}
+            rows = preferred_rows(model)
+            vectors, ids = model.title_embeddings[rows], [model.title_ids[i] for i in rows]
+            result = evaluate_titles(model, pairs, ids=ids, queries=queries, index=vectors)
+            results[index] = result | {"index": f"{model.config.taxonomy}, preferred labels only"}
     print(json.dumps({"titles": args.titles.name, **results}, indent=2))
     return 0
 

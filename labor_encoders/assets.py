@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 __all__ = [
     "ASSET_NAMES",
     "AssetError",
+    "asset_fingerprint",
     "asset_status",
     "cache_dir",
     "ensure_assets",
@@ -196,6 +197,11 @@ def _installed(name: str) -> tuple[bool, str]:
 
 def _wheel_sums(spec: dict[str, Any]) -> dict[str, str]:
     return {wheel["requirement"]: wheel["sha256"] for wheel in spec["wheels"]}
+
+
+def asset_fingerprint(name: str) -> str:
+    """The recorded sha256 of an asset's key file: what a model built from the asset remembers it by."""
+    return _spec(name)["key_file"]["sha256"]
 
 
 def asset_status() -> dict[str, dict[str, Any]]:
@@ -433,8 +439,10 @@ def occupation_rows(text: str, uri_prefix: str) -> tuple[list[list[str]], list[s
     segmenter = LabelSegmenter([split.label for _, split in parts])
     rows = []
     for uri, split in parts:
-        alternatives = dict.fromkeys(a for a in segmenter.split(split.other_labels) if a != split.label)
-        rows.append([uri, split.label, "\n".join(alternatives), split.description, split.how])
+        alternatives: dict[str, str] = {split.label.lower(): split.label}
+        for alternative in segmenter.split(split.other_labels):
+            alternatives.setdefault(alternative.lower(), alternative)  # "Chef" after "chef" is the same label
+        rows.append([uri, split.label, "\n".join(list(alternatives.values())[1:]), split.description, split.how])
     return rows, unsplit
 
 

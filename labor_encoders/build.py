@@ -146,18 +146,16 @@ def save_model(model: ConTeXTMatchModel, output: str | Path) -> Path:
     """Save ``model`` as a remote-code folder, atomically: a crash never leaves a half-written folder behind."""
     type(model.config).register_for_auto_class()
     type(model).register_for_auto_class("AutoModel")
-    return _write_atomically(output, model.save_pretrained)
+    return write_atomically(output, model.save_pretrained)
 
 
 def copy_model(source: Path, output: str | Path) -> Path:
     """Copy a model folder (without its build marker), atomically."""
     ignore = shutil.ignore_patterns(".complete.json")
-    return _write_atomically(
-        output, lambda staging: shutil.copytree(source, staging, dirs_exist_ok=True, ignore=ignore)
-    )
+    return write_atomically(output, lambda staging: shutil.copytree(source, staging, dirs_exist_ok=True, ignore=ignore))
 
 
-def _write_atomically(output: str | Path, write) -> Path:
+def write_atomically(output: str | Path, write) -> Path:
     """Let ``write(staging_dir)`` fill a folder beside ``output``, then put it in place of ``output``."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -211,20 +209,37 @@ def default_contextmatch_dir() -> Path:
 
 def ensure_default_contextmatch(force: bool = False) -> Path:
     """Build the embedded default (all-mpnet-base-v2 + ESCO v1.2 skills, zero-shot) unless it is already there."""
-    from .assets import ensure_esco_skills, ensure_mpnet
+    from .assets import ESCO_SKILLS, MPNET, ensure_esco_skills, ensure_mpnet
     from .taxonomy import load_esco_skills
 
-    output = default_contextmatch_dir()
+    def build(output: Path) -> dict:
+        backbone = ensure_mpnet()
+        taxonomy = load_esco_skills(ensure_esco_skills())
+        logger.info("building the default ConTeXT-match model into %s (encodes %d skills once)", output, len(taxonomy))
+        save_model(build_contextmatch(backbone, taxonomy), output)
+        return {"backbone": MPNET, "taxonomy": taxonomy.name, "skills": len(taxonomy)}
+
+    return ensure_default_model(default_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force)
+
+
+def ensure_default_model(output: Path, asset_names: tuple[str, ...], build, force: bool = False) -> Path:
+    """Build an embedded default model with ``build(output) -> info`` unless a finished build from the same asset
+    versions is there (its ``.complete.json`` records them); a finished one only gets its code files refreshed."""
+    from .assets import asset_fingerprint
+
     marker = output / ".complete.json"
-    if marker.is_file() and not force:
+    expected = {name: asset_fingerprint(name) for name in asset_names}
+    try:
+        built_from = json.loads(marker.read_text()).get("assets")
+    except (OSError, ValueError, AttributeError):
+        built_from = None
+    if built_from == expected and not force:
         sync_model_code(output)
         return output
-    backbone = ensure_mpnet()
-    taxonomy = load_esco_skills(ensure_esco_skills())
-    logger.info("building the default ConTeXT-match model into %s (encodes %d skills once)", output, len(taxonomy))
-    model = build_contextmatch(backbone, taxonomy)
-    save_model(model, output)
-    marker.write_text(json.dumps({"backbone": "all-mpnet-base-v2", "taxonomy": taxonomy.name, "skills": len(taxonomy)}))
+    if built_from is not None and built_from != expected:
+        logger.info("rebuilding %s: it was built from other versions of its assets", output)
+    info = build(output)
+    marker.write_text(json.dumps(info | {"assets": expected}))
     return output
 
 

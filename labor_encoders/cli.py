@@ -274,6 +274,7 @@ def _read_titles(args: argparse.Namespace) -> list[str]:
 
 def _titles_from_file(path: Path, column: str | None) -> list[str]:
     import csv
+    import io
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -285,7 +286,7 @@ def _titles_from_file(path: Path, column: str | None) -> list[str]:
         if column:
             raise UsageError(f"--column needs a .csv or .tsv file, {path.name} is read as one title per line")
         return text.splitlines()
-    rows = list(csv.reader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+    rows = list(csv.reader(io.StringIO(text), delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
     if not rows:
         raise UsageError(f"{path} is empty")
     header = rows[0]

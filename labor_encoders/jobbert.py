@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from .build import (
     BuildError,
-    _write_atomically,
     copy_encoder_weights,
+    ensure_default_model,
     load_backbone,
     load_model_folder,
     read_sentence_transformer,
     save_model,
-    sync_model_code,
+    write_atomically,
 )
 from .taxonomy import Taxonomy
 
@@ -249,7 +249,7 @@ def export_sentence_transformers(model: JobBERTModel, output: str | Path) -> Pat
             asym["structure"][branch] = [module_id]
         _write_json(folder / "2_Asym" / "config.json", asym)
 
-    return _write_atomically(output, write)
+    return write_atomically(output, write)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -266,22 +266,18 @@ def default_jobbert_dir() -> Path:
 
 def ensure_default_jobbert(force: bool = False) -> Path:
     """Build the embedded default (all-mpnet-base-v2, identity heads, ESCO v1.2 occupations) unless it is there."""
-    from .assets import ensure_esco_occupations, ensure_mpnet
+    from .assets import ESCO_OCCUPATIONS, MPNET, ensure_esco_occupations, ensure_mpnet
     from .taxonomy import load_esco_occupations
 
-    output = default_jobbert_dir()
-    marker = output / ".complete.json"
-    if marker.is_file() and not force:
-        sync_model_code(output)
-        return output
-    backbone = ensure_mpnet()
-    titles = load_esco_occupations(ensure_esco_occupations())
-    logger.info("building the default JobBERT model into %s (encodes the ESCO occupations once)", output)
-    model = build_jobbert(backbone, titles)
-    save_model(model, output)
-    info = {"backbone": "all-mpnet-base-v2", "taxonomy": titles.name, "concepts": len(titles)}
-    marker.write_text(json.dumps(info | {"labels": model.config.num_titles}))
-    return output
+    def build(output: Path) -> dict:
+        backbone = ensure_mpnet()
+        titles = load_esco_occupations(ensure_esco_occupations())
+        logger.info("building the default JobBERT model into %s (encodes the ESCO occupations once)", output)
+        model = build_jobbert(backbone, titles)
+        save_model(model, output)
+        return {"backbone": MPNET, "taxonomy": titles.name, "concepts": len(titles), "labels": model.config.num_titles}
+
+    return ensure_default_model(default_jobbert_dir(), (MPNET, ESCO_OCCUPATIONS), build, force)
 
 
 def resolve_jobbert_dir(path: str | Path | None) -> Path:

@@ -106,3 +106,32 @@ def test_unsupported_layouts_are_refused_with_the_reason(tmp_path, tiny_encoder_
 def test_a_plain_transformers_folder_is_accepted_with_mean_pooling(tiny_encoder_dir) -> None:
     layout = read_sentence_transformer(tiny_encoder_dir)
     assert layout.transformer_dir == tiny_encoder_dir and not layout.normalize
+
+
+def test_a_default_model_is_rebuilt_only_when_its_assets_change(tmp_path, monkeypatch) -> None:
+    from labor_encoders import assets
+    from labor_encoders.build import ensure_default_model
+
+    versions = {"backbone": "sha-a", "taxonomy": "sha-1"}
+    monkeypatch.setattr(assets, "asset_fingerprint", versions.__getitem__)
+    builds = []
+
+    def build(output: Path) -> dict:
+        output.mkdir(parents=True, exist_ok=True)
+        builds.append(dict(versions))
+        return {"built": len(builds)}
+
+    output = tmp_path / "default"
+    names = ("backbone", "taxonomy")
+    assert ensure_default_model(output, names, build) == output and len(builds) == 1
+    ensure_default_model(output, names, build)
+    assert len(builds) == 1  # same asset versions: kept
+    versions["taxonomy"] = "sha-2"
+    ensure_default_model(output, names, build)
+    assert builds[-1] == {"backbone": "sha-a", "taxonomy": "sha-2"}  # a new taxonomy version: rebuilt
+    assert json.loads((output / ".complete.json").read_text()) == {"built": 2, "assets": versions}
+    ensure_default_model(output, names, build, force=True)
+    assert len(builds) == 3
+    (output / ".complete.json").write_text("{not json")  # an interrupted write counts as no build
+    ensure_default_model(output, names, build)
+    assert len(builds) == 4
