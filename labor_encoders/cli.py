@@ -147,20 +147,20 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     if args.status:
         for name, status in asset_status().items():
             print(f"{name:22} {'installed' if status['installed'] else 'missing':10} {status['path']}")
-        for name, folder in (("default model", model), ("default JobBERT", jobbert)):
+        for name, folder in (("default ConTeXT-match", model), ("default JobBERT", jobbert)):
             built = (folder / ".complete.json").is_file()
             print(f"{name:22} {'built' if built else 'missing':10} {folder}")
         return 0
     for name, path in ensure_assets(force=args.force).items():
-        logger.info("%-20s %s", name, path)
+        logger.info("%-22s %s", name, path)
     if not args.assets_only:
         from .build import ensure_default_contextmatch
         from .jobbert import ensure_default_jobbert
 
         model = ensure_default_contextmatch(force=args.force)
         jobbert = ensure_default_jobbert(force=args.force)
-    logger.info("%-20s %s", "default model", model)
-    logger.info("%-20s %s", "default JobBERT", jobbert)
+    logger.info("%-22s %s", "default ConTeXT-match", model)
+    logger.info("%-22s %s", "default JobBERT", jobbert)
     return 0
 
 

@@ -141,5 +141,6 @@ def test_build_with_no_flag_writes_the_default_model(default_model_dir, tmp_path
 def test_setup_status_lists_every_asset() -> None:
     done = run("setup", "--status")
     assert done.returncode == 0, done.stderr
-    for name in ("all-mpnet-base-v2", "all-MiniLM-L6-v2", "esco-skills-v1.2", "default model"):
+    names = ("all-mpnet-base-v2", "all-MiniLM-L6-v2", "esco-skills-v1.2", "esco-occupations-v1.2")
+    for name in (*names, "default ConTeXT-match", "default JobBERT"):
         assert name in done.stdout
