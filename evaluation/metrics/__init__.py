@@ -1,0 +1,1 @@
+"""Metric modules in the ``evaluate`` layout: one folder per metric, loadable with ``evaluate.load(folder)``."""

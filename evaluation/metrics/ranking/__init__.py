@@ -1,0 +1,1 @@
+"""The ``ranking`` metric (``evaluate.load("evaluation/metrics/ranking")``)."""

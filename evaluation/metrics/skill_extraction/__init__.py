@@ -1,0 +1,1 @@
+"""The ``skill_extraction`` metric (``evaluate.load("evaluation/metrics/skill_extraction")``)."""
