@@ -11,7 +11,6 @@ missing from that index count as misses.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,17 +19,22 @@ import torch
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def load_title_benchmark(path: str | Path) -> list[tuple[str, str]]:
-    """``(title, gold occupation URI)`` pairs of a JobBERT evaluation CSV (``vacancyTitle``, ``conceptUri``)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        return [(row["vacancyTitle"].strip(), row["conceptUri"].strip()) for row in csv.DictReader(f)]
+def load_title_benchmark(source: str | Path) -> list[tuple[str, str]]:
+    """``(title, gold occupation URI)`` pairs of a JobBERT evaluation CSV or Hub dataset (``vacancyTitle``,
+    ``conceptUri``)."""
+    from evaluation.data import read_rows
+
+    rows = read_rows(source, required=("vacancyTitle", "conceptUri"))
+    return [(str(row["vacancyTitle"]).strip(), str(row["conceptUri"]).strip()) for row in rows]
 
 
 def load_preferred_labels(path: str | Path) -> tuple[list[str], list[str]]:
     """Preferred labels and URIs of an ESCO occupations CSV (``preferredLabel``, ``conceptUri``)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = [(row["preferredLabel"].strip(), row["conceptUri"].strip()) for row in csv.DictReader(f)]
-    return [label for label, _ in rows], [uri for _, uri in rows]
+    from evaluation.data import read_rows
+
+    rows = read_rows(path, required=("preferredLabel", "conceptUri"))
+    pairs = [(str(row["preferredLabel"]).strip(), str(row["conceptUri"]).strip()) for row in rows]
+    return [label for label, _ in pairs], [uri for _, uri in pairs]
 
 
 def gold_ranks(scores: torch.Tensor, concept_of_row: torch.Tensor, concepts: Sequence[str], gold: Sequence[str]):

@@ -7,7 +7,6 @@ whole vocabulary per sentence; report MRR and RP@k = |top-k & gold| / min(k, |go
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,46 +29,32 @@ def read_labels(path: str | Path) -> list[str]:
 
 
 def load_skillspan(annotation_files: Sequence[str | Path], vocabulary: Sequence[str]) -> list[RankingExample]:
-    """Sentences with their gold skill sets, in first-seen order, from one or more annotation CSV files."""
+    """Sentences with their gold skill sets, in first-seen order, from annotation CSVs or Hub dataset ids."""
+    from evaluation.data import read_rows
+
     known = set(vocabulary)
     gold: dict[str, set[str]] = {}
-    for path in annotation_files:
-        with open(path, encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                sentence, label = row["sentence"].strip(), row["label"].strip()
-                if label in IGNORED_LABELS or label not in known:
-                    continue
-                gold.setdefault(sentence, set()).add(label)
+    for source in annotation_files:
+        for row in read_rows(source, required=("sentence", "label")):
+            sentence, label = str(row["sentence"]).strip(), str(row["label"] or "").strip()
+            if label in IGNORED_LABELS or label not in known:
+                continue
+            gold.setdefault(sentence, set()).add(label)
     return [RankingExample(sentence, frozenset(labels)) for sentence, labels in gold.items() if labels]
 
 
-def ranking_scores(ranked: Sequence[Sequence[str]], gold: Sequence[frozenset[str]], ks=(1, 5, 10)) -> dict:
-    """MRR (first relevant hit) and RP@k in percent, averaged over examples.
-
-    >>> ranking_scores([["a", "b", "c"], ["x", "y", "z"]], [frozenset({"b"}), frozenset({"x", "z"})], ks=(1, 2))
-    {'n': 2, 'mrr': 0.75, 'rp@1': 50.0, 'rp@2': 75.0}
-    """
-    if len(ranked) != len(gold):
-        raise ValueError(f"{len(ranked)} rankings for {len(gold)} gold sets")
-    totals = {"mrr": 0.0, **{f"rp@{k}": 0.0 for k in ks}}
-    for labels, relevant in zip(ranked, gold, strict=True):
-        rank = next((i + 1 for i, label in enumerate(labels) if label in relevant), None)
-        totals["mrr"] += 1.0 / rank if rank else 0.0
-        for k in ks:
-            hits = len(set(labels[:k]) & relevant)
-            totals[f"rp@{k}"] += 100.0 * hits / min(k, len(relevant))
-    n = len(gold)
-    return {"n": n, **{key: round(value / n, 4) if n else 0.0 for key, value in totals.items()}}
-
-
-def evaluate_ranking(model, examples: Sequence[RankingExample], scoring: str = "contextmatch") -> dict:
-    """Rank the model's whole index for every example sentence and score the rankings.
+def evaluate_ranking(model, examples: Sequence[RankingExample], scoring: str = "contextmatch", k=(1, 5, 10)) -> dict:
+    """Rank the model's whole index for every example sentence and score the rankings (MRR, RP@k, recall@k, MAP,
+    nDCG@k; RP and recall in percent), rounded to 4 decimals.
 
     The whole ranking counts: a first relevant label at rank 150 still adds 1/150 to the MRR.
     """
+    from evaluation.metrics.ranking.ranking import ranking_metrics
+
     ranking = model.rank([e.sentence for e in examples], scoring=scoring)
     ranked = [[model.skill_labels[i] for i in row] for row in ranking.indices.tolist()]
-    return ranking_scores(ranked, [e.gold for e in examples])
+    scores = ranking_metrics(ranked, [sorted(e.gold) for e in examples], k=k)
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in scores.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,13 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from evaluation.data import DataError
+
     from .assets import AssetError
     from .build import BuildError
     from .taxonomy import TaxonomyError
 
     try:
         return args.handler(args)
-    except (UsageError, AssetError, BuildError, TaxonomyError) as error:
+    except (UsageError, AssetError, BuildError, TaxonomyError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -109,6 +111,47 @@ def _parser() -> argparse.ArgumentParser:
     normalize.add_argument("--batch-size", type=int, default=64)
     normalize.add_argument("--json", action="store_true", help="print one JSON list, an object per title")
     normalize.set_defaults(handler=_cmd_normalize)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on the paper's benchmarks")
+    kinds = evaluate.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    ranking = kinds.add_parser("skill-extraction", help="SkillSpan-ESCO ranking: MRR and RP@k (paper Table 2)")
+    ranking.add_argument(
+        "--annotations", nargs="+", required=True, help="annotation CSVs or Hub dataset ids (sentence, label)"
+    )
+    ranking.add_argument("--labels", type=Path, help="ranking targets, one label a line (default: the model's index)")
+    ranking.add_argument(
+        "--scoring", nargs="+", choices=["context", "mean-pool"], default=["context"], help="context: ConTeXT-match"
+    )
+    skill_xl = kinds.add_parser("skill-xl", help="Skill-XL: precision, recall, F1 and redundancy at a threshold")
+    skill_xl.add_argument("--data", required=True, help="Skill-XL CSV or Hub dataset id (ID, sentence, cluster, skill)")
+    skill_xl.add_argument("--labels", type=Path, help="skill labels, one a line (default: the model's index)")
+    skill_xl.add_argument("--threshold", type=float, help="τ (default: the model's calibrated threshold)")
+    titles = kinds.add_parser("job-normalization", help="JobBERT title normalisation: MRR, R@5, R@10 (Table 3)")
+    titles.add_argument("--titles", required=True, help="CSV or Hub dataset id with vacancyTitle, conceptUri")
+    titles.add_argument(
+        "--occupations", type=Path, help="occupations CSV (conceptUri, preferredLabel); default: the model's index"
+    )
+    for sub in (ranking, skill_xl, titles):
+        sub.add_argument("--model", type=Path, help="model folder (default: the embedded default of that kind)")
+        sub.add_argument("--json", action="store_true", help="print the results as JSON")
+        sub.add_argument("--output", type=Path, help="also write <benchmark>.json and a Markdown table here")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="sweep the threshold τ on validation data and write the best one into the model"
+    )
+    calibrate.add_argument("--model", type=Path, help="ConTeXT-match folder (default: the embedded default)")
+    calibrate.add_argument(
+        "--annotations",
+        nargs="+",
+        default=["TechWolf/skill-extraction-house", "TechWolf/skill-extraction-tech"],
+        help="SkillSpan-style validation CSVs or Hub ids (default: HOUSE and TECH validation from the Hub)",
+    )
+    calibrate.add_argument("--skill-xl", help="calibrate on Skill-XL validation (CSV or Hub id) instead")
+    calibrate.add_argument("--labels", type=Path, help="skill labels, one a line (default: the model's index)")
+    calibrate.add_argument("--output", type=Path, help="folder for calibration.json/.md/.png (default: the model's)")
+    calibrate.add_argument("--no-write", action="store_true", help="report only; leave the model's threshold alone")
+    calibrate.set_defaults(handler=_cmd_calibrate)
     return parser
 
 
@@ -324,6 +367,82 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
         for match in result["matches"]:
             via = f"  (as {match['matched_label']!r})" if match["matched_label"] != match["label"] else ""
             print(f"  {match['score']:.3f}  {match['label']}  {match['id']}{via}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from evaluation import benchmarks
+    from evaluation.data import DataError
+
+    try:
+        if args.benchmark == "job-normalization":
+            results = _evaluate_titles(args)
+        else:
+            from .build import load_contextmatch, resolve_model_dir
+
+            model = benchmarks.with_benchmark_index(load_contextmatch(resolve_model_dir(args.model)), args.labels)
+            if args.benchmark == "skill-extraction":
+                scorings = ["contextmatch" if s == "context" else s for s in args.scoring]
+                results = benchmarks.skill_extraction(model, args.annotations, scorings)
+            else:
+                results = benchmarks.skill_xl(model, args.data, args.threshold)
+    except DataError as error:
+        raise UsageError(str(error)) from None
+    if args.output is not None:
+        for path in benchmarks.write_results(args.benchmark, results, args.output):
+            logger.info("wrote %s", path)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(benchmarks.markdown_table(args.benchmark, results), end="")
+    return 0
+
+
+def _evaluate_titles(args: argparse.Namespace) -> dict:
+    from evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark
+
+    from .jobbert import load_jobbert, resolve_jobbert_dir
+
+    model = load_jobbert(resolve_jobbert_dir(args.model))
+    pairs = load_title_benchmark(args.titles)
+    if args.occupations is None:
+        return {"model index": evaluate_titles(model, pairs) | {"index": model.config.taxonomy}}
+    labels, ids = load_preferred_labels(args.occupations)
+    return {"preferred labels": evaluate_titles(model, pairs, labels, ids) | {"index": args.occupations.name}}
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from evaluation import benchmarks
+    from evaluation.data import DataError
+    from evaluation.thresholds import plot_sweep
+
+    from .build import load_contextmatch, resolve_model_dir, set_threshold
+
+    folder = resolve_model_dir(args.model)
+    model = benchmarks.with_benchmark_index(load_contextmatch(folder), args.labels)
+    try:
+        if args.skill_xl:
+            sentences, references = benchmarks.skill_xl_references(args.skill_xl)
+            data = [args.skill_xl]
+        else:
+            sentences, references = benchmarks.skillspan_references(args.annotations, model.skill_labels)
+            data = list(args.annotations)
+    except DataError as error:
+        raise UsageError(str(error)) from None
+    if not sentences:
+        raise UsageError("the validation data has no sentence with a gold skill in the model's labels")
+    result = benchmarks.calibrate(model, sentences, references) | {"data": [str(d) for d in data]}
+    output = args.output or folder
+    paths = benchmarks.write_results("calibration", result, output, stem="calibration")
+    plot_sweep(result["sweep"], Path(output) / "calibration.png", title="calibration")
+    best = result["best"]
+    if not args.no_write:
+        set_threshold(folder, best["tau"])
+    print(benchmarks.markdown_table("calibration", result), end="")
+    written = "" if args.no_write else f"; written into {folder / 'config.json'}"
+    print(f"best τ = {best['tau']:.2f} (F1 {best['after_filter']['f1']:.4f} after the redundancy filter){written}")
+    for path in [*paths, Path(output) / "calibration.png"]:
+        logger.info("wrote %s", path)
     return 0
 
 

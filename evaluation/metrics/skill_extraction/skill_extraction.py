@@ -180,19 +180,32 @@ def extraction_metrics(
     predictions, references = list(predictions), list(references)
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    return metrics_from_counts(
+        [sentence_counts(prediction, reference) for prediction, reference in zip(predictions, references, strict=True)]
+    )
+
+
+def metrics_from_counts(per_sentence: Sequence[dict[str, int]]) -> dict[str, int | float]:
+    """The metrics of :func:`extraction_metrics` from per-sentence counts (as :func:`sentence_counts` returns them).
+
+    A threshold sweep uses it directly: only the predictions that are gold labels change ``correct``, ``covered``
+    and ``redundant``, so it can count those and set ``predicted`` without listing every prediction.
+
+    >>> metrics_from_counts([sentence_counts(["a"], [["a"]]), sentence_counts([], [])])["macro_f1"]
+    1.0
+    """
     totals = dict.fromkeys(COUNT_KEYS, 0)
     macro = {"macro_precision": 0.0, "macro_recall": 0.0, "macro_f1": 0.0}
-    for prediction, reference in zip(predictions, references, strict=True):
-        counts = sentence_counts(prediction, reference)
-        for key, value in counts.items():
-            totals[key] += value
+    for counts in per_sentence:
+        for key in COUNT_KEYS:
+            totals[key] += counts[key]
         perfect = counts["predicted"] == 0 and counts["gold_clusters"] == 0
         precision = _ratio(counts["correct"], counts["predicted"], perfect)
         recall = _ratio(counts["covered_clusters"], counts["gold_clusters"], perfect)
         macro["macro_precision"] += precision
         macro["macro_recall"] += recall
         macro["macro_f1"] += _f1(precision, recall)
-    n = len(predictions)
+    n = len(per_sentence)
     if n:
         perfect = totals["predicted"] == 0 and totals["gold_clusters"] == 0
         precision = _ratio(totals["correct"], totals["predicted"], perfect)

@@ -1,0 +1,83 @@
+"""Benchmark rows from a local CSV or a Hugging Face dataset id, with the same columns either way.
+
+A local path is read with the standard library. Anything that is not an existing path and looks like ``org/name`` is
+loaded with ``datasets.load_dataset`` (the user's Hub cache is used; offline, an uncached dataset fails with a
+message that says so).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+# Known benchmark datasets on the Hub and the split (or file) that holds the validation data.
+HUB_SPLITS = {
+    "TechWolf/skill-extraction-house": "validation",
+    "TechWolf/skill-extraction-tech": "validation",
+    "TechWolf/skill-extraction-techwolf": "validation",
+    "TechWolf/Skill-XL": "development",
+    "TechWolf/JobBERT-evaluation-dataset": "validation",
+}
+
+
+class DataError(ValueError):
+    """Benchmark data that cannot be found or read; the message says what to do."""
+
+
+def is_hub_id(source: str | Path) -> bool:
+    """``org/name`` that is not an existing local path."""
+    text = str(source)
+    parts = text.split("/")
+    looks_like_file = Path(text).suffix.lower() in (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet")
+    return (
+        not Path(text).exists()
+        and not looks_like_file
+        and len(parts) == 2
+        and all(parts)
+        and not text.startswith((".", "~"))
+    )
+
+
+def read_rows(source: str | Path, split: str | None = None, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The rows of a benchmark file (CSV path) or Hub dataset (``org/name``, ``split`` or its known default).
+
+    Raises:
+        DataError: If the file or dataset is missing or lacks one of the ``required`` columns.
+    """
+    if is_hub_id(source):
+        rows = _hub_rows(str(source), split or HUB_SPLITS.get(str(source), "validation"))
+        where = f"{source} ({split or HUB_SPLITS.get(str(source), 'validation')} split)"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"benchmark file not found: {path} (give a CSV path or a Hugging Face dataset id)")
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise DataError(f"{path} lacks the column(s) {', '.join(missing)}; its columns are {', '.join(columns)}")
+        return rows
+    missing = [c for c in required if rows and c not in rows[0]]
+    if missing:
+        raise DataError(f"{where} lacks the column(s) {', '.join(missing)}")
+    return rows
+
+
+def _hub_rows(dataset_id: str, split: str) -> list[dict[str, Any]]:
+    try:
+        from datasets import load_dataset
+    except ImportError as error:  # pragma: no cover - the eval extra installs it
+        raise DataError("loading a Hub dataset needs `datasets`: pip install 'labor-encoders[eval]'") from error
+    try:
+        dataset = load_dataset(dataset_id, split=split)
+    except Exception as error:  # datasets raises many types: connection, missing split, missing repo
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(
+            f"could not load the dataset {dataset_id!r} (split {split!r}) from the Hugging Face Hub ({first}). "
+            "Check the id and your connection; offline (HF_HUB_OFFLINE=1) only cached datasets load. A local CSV "
+            "path works everywhere."
+        ) from error
+    return [dict(row) for row in dataset]
