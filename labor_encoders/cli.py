@@ -392,10 +392,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         for path in benchmarks.write_results(args.benchmark, results, args.output):
             logger.info("wrote %s", path)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(_flat(args, results), indent=2))
     else:
         print(benchmarks.markdown_table(args.benchmark, results), end="")
     return 0
+
+
+def _flat(args: argparse.Namespace, results: dict) -> dict:
+    """One file scored one way prints its scores alone (``{"n", "mrr", ...}``); several print a nested object."""
+    if args.benchmark == "job-normalization":
+        (only,) = results.values()
+        return only
+    if args.benchmark == "skill-extraction" and len(results) == 1:
+        (by_scoring,) = results.values()
+        if len(by_scoring) == 1:
+            (only,) = by_scoring.values()
+            return only
+    return results
 
 
 def _evaluate_titles(args: argparse.Namespace) -> dict:
