@@ -45,19 +45,6 @@ def hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
 
 
-def load_weights(cls: type, name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
-    """``PreTrainedModel.from_pretrained`` of ``cls``'s parent, with corrupt weights reported as an ``OSError``."""
-    try:
-        return super(cls, cls).from_pretrained(name_or_path, *args, **kwargs)
-    except Exception as error:
-        if "safetensor" in f"{type(error).__name__} {error}".lower():
-            raise OSError(
-                f"the weights in {name_or_path} are corrupt or truncated ({error}); download or rebuild the model "
-                "folder"
-            ) from error
-        raise
-
-
 def load_tokenizer(name_or_path: str | os.PathLike, config: PretrainedConfig, extra: dict[str, Any], what: str):
     """The tokenizer saved beside a model's ``config.json`` (``config`` is passed on so no remote-code prompt shows)."""
     try:
@@ -67,6 +54,55 @@ def load_tokenizer(name_or_path: str | os.PathLike, config: PretrainedConfig, ex
             f"no usable tokenizer in {name_or_path} ({error}); a {what} folder needs its tokenizer files beside "
             "config.json"
         ) from error
+
+
+class LabelIndexMixin:
+    """``save_pretrained``/``from_pretrained`` for a model that carries a label index (its vectors are a buffer in the
+    weights, its labels and ids a JSON file beside them) and its tokenizer.
+
+    A subclass names ``index_file``, the config attribute counting the rows (``index_rows``) and itself
+    (``model_name``, for messages), and implements ``_index_state`` and ``_load_index_state``.
+    """
+
+    index_file: str
+    index_rows: str
+    model_name: str
+
+    def _index_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load_index_state(self, index: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        """Save weights (with the index vectors), config, code, tokenizer and the index labels."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if not kwargs.get("is_main_process", True):
+            return
+        save_label_index(save_directory, self.index_file, self._index_state())
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """Load weights, tokenizer and index from a local folder or a Hub repository (corrupt weights and missing
+        or inconsistent index files raise ``OSError`` with the fix)."""
+        extra = hub_kwargs(kwargs)
+        try:
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as error:
+            if "safetensor" in f"{type(error).__name__} {error}".lower():
+                raise OSError(
+                    f"the weights in {pretrained_model_name_or_path} are corrupt or truncated ({error}); download or "
+                    "rebuild the model folder"
+                ) from error
+            raise
+        rows = getattr(model.config, cls.index_rows)
+        if rows:
+            name = str(pretrained_model_name_or_path)
+            model._load_index_state(load_label_index(name, cls.index_file, rows, ("labels", "ids"), extra))
+        model.tokenizer = load_tokenizer(pretrained_model_name_or_path, model.config, extra, cls.model_name)
+        return model
 
 
 def save_label_index(folder: str | os.PathLike, filename: str, index: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ This file is copied verbatim into every ConTeXT-match model repository on the Hu
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -28,15 +27,11 @@ from transformers.utils import ModelOutput
 
 from .configuration_contextmatch import ConTeXTMatchConfig
 from .encoder_utils import (
+    LabelIndexMixin,
     build_encoder,
-    hub_kwargs,
     length_buckets,
-    load_label_index,
-    load_tokenizer,
-    load_weights,
     mean_pool,
     require_fast_tokenizer,
-    save_label_index,
 )
 
 SKILL_INDEX_FILE = "skill_index.json"
@@ -130,7 +125,7 @@ class ConTeXTMatchOutput(ModelOutput):
     pooled_embeddings: torch.Tensor | None = None
 
 
-class ConTeXTMatchModel(PreTrainedModel):
+class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
     """A token encoder plus a skill index; `extract()` finds skills in text, `rank()` scores the whole index.
 
     Load with ``AutoModel.from_pretrained(folder_or_repo, trust_remote_code=True)``: the weights, the tokenizer and
@@ -139,6 +134,7 @@ class ConTeXTMatchModel(PreTrainedModel):
 
     config_class = ConTeXTMatchConfig
     base_model_prefix = "contextmatch"
+    index_file, index_rows, model_name = SKILL_INDEX_FILE, "num_skills", "ConTeXT-match"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
@@ -221,28 +217,11 @@ class ConTeXTMatchModel(PreTrainedModel):
         if taxonomy is not None:
             self.config.taxonomy = taxonomy
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        """Save weights (with the skill vectors), config, code, tokenizer and the skill labels and ids."""
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if not kwargs.get("is_main_process", True):
-            return
-        index = {"taxonomy": self.config.taxonomy, "labels": self.skill_labels, "ids": self.skill_ids}
-        save_label_index(save_directory, SKILL_INDEX_FILE, index)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(save_directory)
+    def _index_state(self) -> dict[str, Any]:
+        return {"taxonomy": self.config.taxonomy, "labels": self.skill_labels, "ids": self.skill_ids}
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """Load weights, tokenizer and skill index from a local folder or a Hub repository."""
-        extra = hub_kwargs(kwargs)
-        model = load_weights(cls, pretrained_model_name_or_path, *args, **kwargs)
-        if model.config.num_skills:
-            index = load_label_index(
-                str(pretrained_model_name_or_path), SKILL_INDEX_FILE, model.config.num_skills, ("labels", "ids"), extra
-            )
-            model.skill_labels, model.skill_ids = list(index["labels"]), list(index["ids"])
-        model.tokenizer = load_tokenizer(pretrained_model_name_or_path, model.config, extra, "ConTeXT-match")
-        return model
+    def _load_index_state(self, index: dict[str, Any]) -> None:
+        self.skill_labels, self.skill_ids = list(index["labels"]), list(index["ids"])
 
     # --------------------------------------------------------------------------------------------- inference
     @torch.inference_mode()

@@ -15,7 +15,6 @@ This file is copied verbatim into every JobBERT model repository on the Hugging 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,15 +26,11 @@ from transformers.utils import ModelOutput
 
 from .configuration_jobbert import SIDES, JobBERTConfig
 from .encoder_utils import (
+    LabelIndexMixin,
     build_encoder,
-    hub_kwargs,
     length_buckets,
-    load_label_index,
-    load_tokenizer,
-    load_weights,
     mean_pool,
     require_fast_tokenizer,
-    save_label_index,
 )
 
 TITLE_INDEX_FILE = "title_index.json"
@@ -82,7 +77,7 @@ def join_skills(skills: str | Sequence[str]) -> str:
     return ", ".join(str(skill).strip() for skill in skills if str(skill).strip())
 
 
-class JobBERTModel(PreTrainedModel):
+class JobBERTModel(LabelIndexMixin, PreTrainedModel):
     """Encoder + mean pooling + a title head and a skills head; a title index for ``normalize``.
 
     Load with ``AutoModel.from_pretrained(folder_or_repo, trust_remote_code=True)``; then ``encode_titles(titles)``,
@@ -91,6 +86,7 @@ class JobBERTModel(PreTrainedModel):
 
     config_class = JobBERTConfig
     base_model_prefix = "jobbert"
+    index_file, index_rows, model_name = TITLE_INDEX_FILE, "num_titles", "JobBERT"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
@@ -274,35 +270,17 @@ class JobBERTModel(PreTrainedModel):
             self.__dict__["_concept_cache"] = cached
         return cached[1], cached[2]
 
-    # ---------------------------------------------------------------------------------------------- save/load
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        """Save weights (with the title vectors), config, code, tokenizer and the title labels, ids and names."""
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if not kwargs.get("is_main_process", True):
-            return
-        index = {
+    def _index_state(self) -> dict[str, Any]:
+        return {
             "taxonomy": self.config.taxonomy,
             "labels": self.title_labels,
             "ids": self.title_ids,
             "names": self.title_names,
         }
-        save_label_index(save_directory, TITLE_INDEX_FILE, index)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(save_directory)
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """Load weights, tokenizer and title index from a local folder or a Hub repository."""
-        extra = hub_kwargs(kwargs)
-        model = load_weights(cls, pretrained_model_name_or_path, *args, **kwargs)
-        if model.config.num_titles:
-            index = load_label_index(
-                str(pretrained_model_name_or_path), TITLE_INDEX_FILE, model.config.num_titles, ("labels", "ids"), extra
-            )
-            model.title_labels, model.title_ids = list(index["labels"]), list(index["ids"])
-            model.title_names = dict(index.get("names") or {})
-        model.tokenizer = load_tokenizer(pretrained_model_name_or_path, model.config, extra, "JobBERT")
-        return model
+    def _load_index_state(self, index: dict[str, Any]) -> None:
+        self.title_labels, self.title_ids = list(index["labels"]), list(index["ids"])
+        self.title_names = dict(index.get("names") or {})
 
 
 __all__ = ["JobBERTModel", "JobBERTOutput", "identity_init_", "join_skills"]
