@@ -245,20 +245,35 @@ def ensure_default_model(output: Path, asset_names: tuple[str, ...], build, forc
     versions is there (its ``.complete.json`` records them); a finished one only gets its code files refreshed."""
     from .assets import asset_fingerprint
 
-    marker = output / ".complete.json"
     expected = {name: asset_fingerprint(name) for name in asset_names}
-    try:
-        built_from = json.loads(marker.read_text()).get("assets")
-    except (OSError, ValueError, AttributeError):
-        built_from = None
+    built_from = _built_from(output)
     if built_from == expected and not force:
         sync_model_code(output)
         return output
     if built_from is not None and built_from != expected:
         logger.info("rebuilding %s: it was built from other versions of its assets", output)
     info = build(output)
-    marker.write_text(json.dumps(info | {"assets": expected}))
+    (output / ".complete.json").write_text(json.dumps(info | {"assets": expected}))
     return output
+
+
+def default_model_state(output: Path, asset_names: tuple[str, ...]) -> str:
+    """``built``, ``outdated`` (built from other asset versions: the next setup rebuilds it) or ``missing``."""
+    from .assets import asset_fingerprint
+
+    built_from = _built_from(output)
+    if built_from is None:
+        return "missing"
+    return "built" if built_from == {name: asset_fingerprint(name) for name in asset_names} else "outdated"
+
+
+def _built_from(output: Path) -> dict | None:
+    """The asset versions a finished default build records, or None when there is no finished build."""
+    try:
+        built_from = json.loads((output / ".complete.json").read_text()).get("assets")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return built_from if isinstance(built_from, dict) else {}
 
 
 def sync_model_code(folder: str | Path) -> list[str]:

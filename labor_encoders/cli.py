@@ -190,9 +190,13 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     if args.status:
         for name, status in asset_status().items():
             print(f"{name:22} {'installed' if status['installed'] else 'missing':10} {status['path']}")
-        for name, folder in (("default ConTeXT-match", model), ("default JobBERT", jobbert)):
-            built = (folder / ".complete.json").is_file()
-            print(f"{name:22} {'built' if built else 'missing':10} {folder}")
+        from .assets import ESCO_OCCUPATIONS, ESCO_SKILLS, MPNET
+        from .build import default_model_state
+
+        defaults = [("default ConTeXT-match", model, (MPNET, ESCO_SKILLS))]
+        defaults += [("default JobBERT", jobbert, (MPNET, ESCO_OCCUPATIONS))]
+        for name, folder, assets in defaults:
+            print(f"{name:22} {default_model_state(folder, assets):10} {folder}")
         return 0
     for name, path in ensure_assets(force=args.force).items():
         logger.info("%-22s %s", name, path)

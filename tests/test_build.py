@@ -135,3 +135,17 @@ def test_a_default_model_is_rebuilt_only_when_its_assets_change(tmp_path, monkey
     (output / ".complete.json").write_text("{not json")  # an interrupted write counts as no build
     ensure_default_model(output, names, build)
     assert len(builds) == 4
+
+
+def test_the_state_of_a_default_model_says_when_its_assets_changed(tmp_path, monkeypatch) -> None:
+    from labor_encoders import assets
+    from labor_encoders.build import default_model_state, ensure_default_model
+
+    versions = {"backbone": "sha-a"}
+    monkeypatch.setattr(assets, "asset_fingerprint", versions.__getitem__)
+    output = tmp_path / "default"
+    assert default_model_state(output, ("backbone",)) == "missing"
+    ensure_default_model(output, ("backbone",), lambda out: out.mkdir(parents=True) or {})
+    assert default_model_state(output, ("backbone",)) == "built"
+    versions["backbone"] = "sha-b"
+    assert default_model_state(output, ("backbone",)) == "outdated"
