@@ -376,22 +376,18 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from evaluation import benchmarks
-    from evaluation.data import DataError
 
-    try:
-        if args.benchmark == "job-normalization":
-            results = _evaluate_titles(args)
+    if args.benchmark == "job-normalization":
+        results = _evaluate_titles(args)
+    else:
+        from .build import load_contextmatch, resolve_model_dir
+
+        model = benchmarks.with_benchmark_index(load_contextmatch(resolve_model_dir(args.model)), args.labels)
+        if args.benchmark == "skill-extraction":
+            scorings = ["contextmatch" if s == "context" else s for s in args.scoring]
+            results = benchmarks.skill_extraction(model, args.annotations, scorings)
         else:
-            from .build import load_contextmatch, resolve_model_dir
-
-            model = benchmarks.with_benchmark_index(load_contextmatch(resolve_model_dir(args.model)), args.labels)
-            if args.benchmark == "skill-extraction":
-                scorings = ["contextmatch" if s == "context" else s for s in args.scoring]
-                results = benchmarks.skill_extraction(model, args.annotations, scorings)
-            else:
-                results = benchmarks.skill_xl(model, args.data, args.threshold)
-    except DataError as error:
-        raise UsageError(str(error)) from None
+            results = benchmarks.skill_xl(model, args.data, args.threshold)
     if args.output is not None:
         for path in benchmarks.write_results(args.benchmark, results, args.output):
             logger.info("wrote %s", path)
@@ -430,22 +426,18 @@ def _evaluate_titles(args: argparse.Namespace) -> dict:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from evaluation import benchmarks
-    from evaluation.data import DataError
     from evaluation.thresholds import plot_sweep
 
     from .build import load_contextmatch, resolve_model_dir, set_threshold
 
     folder = resolve_model_dir(args.model)
     model = benchmarks.with_benchmark_index(load_contextmatch(folder), args.labels)
-    try:
-        if args.skill_xl:
-            sentences, references = benchmarks.skill_xl_references(args.skill_xl)
-            data = [args.skill_xl]
-        else:
-            sentences, references = benchmarks.skillspan_references(args.annotations, model.skill_labels)
-            data = list(args.annotations)
-    except DataError as error:
-        raise UsageError(str(error)) from None
+    if args.skill_xl:
+        sentences, references = benchmarks.skill_xl_references(args.skill_xl)
+        data = [args.skill_xl]
+    else:
+        sentences, references = benchmarks.skillspan_references(args.annotations, model.skill_labels)
+        data = list(args.annotations)
     if not sentences:
         raise UsageError("the validation data has no sentence with a gold skill in the model's labels")
     result = benchmarks.calibrate(model, sentences, references) | {"data": [str(d) for d in data]}
