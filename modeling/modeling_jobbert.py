@@ -234,7 +234,7 @@ class JobBERTModel(LabelIndexMixin, PreTrainedModel):
         results: list[dict[str, Any]] = [{"title": title, "matches": []} for title in titles]
         if not keep:
             return results
-        concepts, concept_of_row = self._concepts()
+        concepts, concept_of_row, rows_of = self._concepts()
         queries = self.encode_titles([titles[i].strip() for i in keep], batch_size=batch_size)
         index = self.title_embeddings.float().cpu()
         for start in range(0, len(keep), 256):
@@ -245,7 +245,7 @@ class JobBERTModel(LabelIndexMixin, PreTrainedModel):
             for row, (values, columns) in enumerate(zip(top.values, top.indices, strict=True)):
                 matches = []
                 for value, column in zip(values.tolist(), columns.tolist(), strict=True):
-                    members = (concept_of_row == column).nonzero().flatten()
+                    members = rows_of[column]
                     best = int(members[scores[row, members].argmax()])
                     concept = concepts[column]
                     matches.append(
@@ -259,16 +259,24 @@ class JobBERTModel(LabelIndexMixin, PreTrainedModel):
                 results[keep[start + row]]["matches"] = matches
         return results
 
-    def _concepts(self) -> tuple[list[str], torch.Tensor]:
-        """The distinct concept ids of the index (in first-seen order) and the concept column of every row."""
+    def _concepts(self) -> tuple[list[str], torch.Tensor, list[torch.Tensor]]:
+        """The distinct concept ids of the index (first-seen order), the concept column of every row, and the rows
+        of every concept (cached until the index changes)."""
         key = (id(self.title_ids), len(self.title_ids))
         cached = self.__dict__.get("_concept_cache")
         if cached is None or cached[0] != key:
             position: dict[str, int] = {}
-            columns = [position.setdefault(concept, len(position)) for concept in self.title_ids]
-            cached = (key, list(position), torch.tensor(columns, dtype=torch.long))
+            rows: list[list[int]] = []
+            for row, concept in enumerate(self.title_ids):
+                if position.setdefault(concept, len(position)) == len(rows):
+                    rows.append([])
+                rows[position[concept]].append(row)
+            columns = torch.empty(len(self.title_ids), dtype=torch.long)
+            for column, members in enumerate(rows):
+                columns[members] = column
+            cached = (key, list(position), columns, [torch.tensor(members) for members in rows])
             self.__dict__["_concept_cache"] = cached
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
 
     def _index_state(self) -> dict[str, Any]:
         return {
