@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up this machine and run the project. Idempotent: a second run skips every step that is already done.
 #
-#   ./run.sh demo [ARGS]   install everything, then run the main job
+#   ./run.sh demo [ARGS]   install everything, then run the main job: the web demo at http://127.0.0.1:7860
 #   ./run.sh test [ARGS]   install everything, then run the whole test suite (ARGS go to pytest)
 #   ./run.sh setup         install everything and stop
 #
@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 TORCH_VERSION=2.13.0
-EXTRAS=dev,eval
+EXTRAS=dev,eval,space
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 
@@ -48,17 +49,30 @@ install() {
   "$VENV/bin/labor-encoders" setup
 }
 
+ensure_browser() {
+  # The end-to-end test of the web page drives Debian's Chromium through Playwright (tests/test_space_browser.py).
+  [ -x "$CHROMIUM" ] && return 0
+  log "installing Debian's chromium for the browser test (only the first time)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q chromium >/dev/null 2>&1 ||
+    { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q chromium >/dev/null 2>&1; } ||
+    log "could not install chromium with apt-get: the browser test will fail; install it, or set CHROMIUM"
+}
+
 command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
   setup) install ;;
   demo)
     install
-    log "main job: labor-encoders extract on a sample job ad"
-    exec "$VENV/bin/labor-encoders" extract --file labor_encoders/samples/job_ad.txt "$@" ;;
+    log "main job: the web demo (skill extraction, job titles, batch files) on the embedded default models"
+    exec "$VENV/bin/labor-encoders" demo "$@" ;;
   test)
     install
-    export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+    ensure_browser
+    export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false CHROMIUM
     exec "$VENV/bin/python" -m pytest "$@" ;;
   *) echo "usage: ./run.sh demo|test|setup [ARGS]" >&2; exit 2 ;;
 esac

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own health checks, one line per request
     from evaluation.data import DataError
 
     from .assets import AssetError
@@ -136,6 +137,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print the results as JSON")
         sub.add_argument("--output", type=Path, help="also write <benchmark>.json and a Markdown table here")
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    demo = commands.add_parser("demo", help="serve the web demo (Gradio): skill extraction, job titles, batch files")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    demo.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    demo.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    demo.add_argument("--model", type=Path, help="ConTeXT-match folder or Hub repo id (default: the embedded default)")
+    demo.add_argument(
+        "--jobbert-model", type=Path, help="JobBERT folder or Hub repo id (default: the embedded default)"
+    )
+    demo.set_defaults(handler=_cmd_demo)
 
     calibrate = commands.add_parser(
         "calibrate", help="sweep the threshold τ on validation data and write the best one into the model"
@@ -457,3 +468,50 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _require_free_port(host: str, port: int) -> None:
+    import socket
+
+    if not 0 < port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {port}")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot serve on {host}:{port} ({error.strerror or error}); pass a free --port") from None
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # job ads can be confidential: no usage pings
+    try:
+        from space.app import LAUNCH_OPTIONS, build_demo
+    except ImportError as error:
+        raise UsageError(f"the demo needs gradio ({error}): pip install 'labor-encoders[space]'") from None
+    from .build import load_contextmatch, resolve_model_dir
+    from .jobbert import load_jobbert, resolve_jobbert_dir
+
+    _require_free_port(args.host, args.port)  # before the models load, which takes a while
+    contextmatch = load_contextmatch(resolve_model_dir(args.model))
+    jobbert = load_jobbert(resolve_jobbert_dir(args.jobbert_model))
+    demo = build_demo(contextmatch, jobbert)
+    try:
+        demo.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            prevent_thread_lock=True,
+            quiet=True,
+            ssr_mode=False,
+            **LAUNCH_OPTIONS,
+        )
+    except OSError as error:
+        raise UsageError(f"cannot serve on {args.host}:{args.port} ({error}); pass a free --port") from None
+    print(f"Serving the demo on {demo.local_url}  (Ctrl+C to stop)", flush=True)
+    if demo.share_url:
+        print(f"Public link (about a week): {demo.share_url}", flush=True)
+    try:
+        demo.block_thread()
+    finally:
+        demo.close()
+    return 0

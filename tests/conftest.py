@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from transformers import BertConfig, BertTokenizerFast, MPNetConfig
 
 from modeling.configuration_contextmatch import ConTeXTMatchConfig
 from modeling.modeling_contextmatch import ConTeXTMatchModel
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # also when pytest runs without run.sh
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

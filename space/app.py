@@ -1,0 +1,738 @@
+"""Gradio Space: skill extraction (ConTeXT-match) and job-title normalisation (JobBERT V2) over ESCO.
+
+The page has three tabs: a job ad with the words that triggered each skill highlighted, job titles mapped onto
+occupations, and a batch run over an uploaded CSV/JSONL/Parquet file. Everything the tabs compute is a plain
+function of this module; ``build_demo(contextmatch, jobbert)`` wires them into a ``gr.Blocks`` page around models
+that are passed in, never loaded at import.
+
+Run it with ``labor-encoders demo`` (the embedded default models), or ``python app.py`` on a Hugging Face Space,
+where ``CONTEXTMATCH_MODEL`` and ``JOBBERT_MODEL`` name the model repositories (or local folders) to load.
+
+This folder is self-contained: it imports gradio, pandas, matplotlib and, under ``__main__``, transformers; the
+models bring their own code (``trust_remote_code``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import functools
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+from matplotlib.figure import Figure
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = {
+    "Data engineer (short)": HERE / "examples" / "data_engineer.txt",
+    "Nurse (long, several paragraphs)": HERE / "examples" / "nurse_long.txt",
+    "Sous chef": HERE / "examples" / "chef.txt",
+}
+MAX_WORDS = 5_000  # per ad in the extraction tab: about 8 s on 2 CPU cores
+MAX_TITLES = 200
+MAX_BATCH_ADS = 1_000
+MAX_FILE_MB = 20
+BATCH_CHUNK = 16  # ads per model call in the batch tab (one progress step)
+NO_COLUMN = "(none)"
+TEXT_COLUMNS = ("text", "description", "job_description", "ad", "body", "content")
+TITLE_COLUMNS = ("title", "job_title", "jobtitle", "position", "occupation")
+ID_COLUMNS = ("id", "ad_id", "job_id", "uid")
+AD_FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+CSS = """
+#notice p { margin: 0; }
+#skills-table table, #titles-table table { font-family: var(--font); }
+#evidence { min-height: 120px; }
+footer { display: none !important; }
+"""
+
+
+class InputError(ValueError):
+    """Bad input from the page: the message says what is wrong and how to fix it."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Skill extraction tab
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def limit_words(text: str, max_words: int) -> tuple[str, int]:
+    """The text cut after its first ``max_words`` words (whitespace kept), and how many words it has in all.
+
+    >>> limit_words("one two  three four", 2)
+    ('one two', 4)
+    >>> limit_words("short text", 10)
+    ('short text', 2)
+    """
+    words = text.split()
+    if len(words) <= max_words:
+        return text, len(words)
+    position = 0
+    for word in words[:max_words]:
+        position = text.index(word, position) + len(word)
+    return text[:position], len(words)
+
+
+def link(label: str, uri: str) -> str:
+    """A Markdown link to a concept's page when its id is a web address (ESCO URIs are), else the label."""
+    clean = label.replace("[", "(").replace("]", ")")
+    return f"[{clean}]({uri})" if uri.startswith(("http://", "https://")) else clean
+
+
+def highlight_segments(text: str, skills: Sequence[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """The text cut into pieces for ``gr.HighlightedText``: each piece of evidence carries the best skill it triggered.
+
+    ``skills`` is one ``extract()`` result's ``"skills"`` list, best first; where the evidence of several skills
+    overlaps, the higher-scoring skill names the piece. Pieces without evidence carry ``None``.
+
+    >>> skills = [{"label": "python", "evidence": [{"start": 9, "end": 15}]},
+    ...           {"label": "programming", "evidence": [{"start": 9, "end": 22}]}]
+    >>> highlight_segments("We write Python code.", skills)
+    [('We write ', None), ('Python', 'python'), (' code', 'programming'), ('.', None)]
+    """
+    cuts = {0, len(text)}
+    spans = []
+    for rank, skill in enumerate(skills):
+        for evidence in skill["evidence"]:
+            start, end = max(0, evidence["start"]), min(len(text), evidence["end"])
+            if start < end:
+                spans.append((start, end, rank))
+                cuts.update((start, end))
+    cuts = sorted(cuts)
+    best = [len(skills)] * (len(cuts) - 1)  # best (lowest) rank covering each piece
+    for start, end, rank in spans:
+        for piece in range(bisect.bisect_left(cuts, start), bisect.bisect_left(cuts, end)):
+            best[piece] = min(best[piece], rank)
+    segments: list[tuple[str, str | None]] = []
+    for piece, rank in enumerate(best):
+        label = skills[rank]["label"] if rank < len(skills) else None
+        chunk = text[cuts[piece] : cuts[piece + 1]]
+        if segments and segments[-1][1] == label:
+            segments[-1] = (segments[-1][0] + chunk, label)
+        else:
+            segments.append((chunk, label))
+    return [segment for segment in segments if segment[0]]
+
+
+def skills_table(skills: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per skill: a link to its taxonomy page, its score and the words that triggered it."""
+    rows = [
+        {
+            "Skill": link(skill["label"], skill["id"]),
+            "Score": round(float(skill["score"]), 3),
+            "Evidence": " · ".join(dict.fromkeys(e["text"].strip() for e in skill["evidence"])),
+        }
+        for skill in skills
+    ]
+    return pd.DataFrame(rows, columns=["Skill", "Score", "Evidence"])
+
+
+def bar_chart(counts: Sequence[tuple[str, float]], title: str, xlabel: str) -> Figure | None:
+    """A horizontal bar chart, largest bar on top; None when there is nothing to draw."""
+    if not counts:
+        return None
+    labels = [label if len(label) <= 48 else label[:47] + "…" for label, _ in counts][::-1]
+    values = [value for _, value in counts][::-1]
+    figure = Figure(figsize=(7, 0.8 + 0.28 * len(counts)), layout="constrained")
+    axes = figure.subplots()
+    axes.barh(labels, values, color="#f97316")
+    axes.set_title(title, fontsize=11, loc="left")
+    axes.set_xlabel(xlabel)
+    axes.tick_params(axis="y", labelsize=9)
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def extract_skills(
+    model,
+    text: str,
+    threshold: float | None = None,
+    top_k: int | None = None,
+    redundancy_filter: bool = True,
+    max_words: int = MAX_WORDS,
+) -> dict[str, Any]:
+    """Run ``model.extract`` on one ad for the page: skills, highlighted pieces, table, chart and a one-line notice.
+
+    Ads longer than ``max_words`` words are cut there, and the notice says so.
+    """
+    if not text or not text.strip():
+        raise InputError("The job ad is empty: paste the text of an ad, or pick one of the examples below.")
+    analysed, words = limit_words(text, max_words)
+    started = time.perf_counter()
+    result = model.extract(analysed, threshold=threshold, top_k=top_k, redundancy_filter=redundancy_filter)[0]
+    seconds = time.perf_counter() - started
+    skills = result["skills"]
+    notice = f"**{len(skills)} skills** found in {words:,} words ({seconds:.1f} s)."
+    if not skills:
+        notice = f"No skill reached the threshold in {words:,} words ({seconds:.1f} s): try a lower threshold."
+    if words > max_words:
+        notice += (
+            f" Only the first {max_words:,} of {words:,} words were analysed (this page's limit); run"
+            " `labor-encoders extract --file ad.txt` for the whole ad."
+        )
+    chart = bar_chart([(s["label"], s["score"]) for s in skills[:20]], "Skills found (top 20)", "match score")
+    return {
+        "skills": skills,
+        "highlighted": highlight_segments(analysed, skills),
+        "table": skills_table(skills),
+        "chart": chart,
+        "notice": notice,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Job title tab
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def parse_titles(text: str, max_titles: int = MAX_TITLES) -> list[str]:
+    """Job titles, one a line; blank lines dropped.
+
+    >>> parse_titles("  data engineer \\n\\nnurse\\n")
+    ['data engineer', 'nurse']
+    """
+    titles = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not titles:
+        raise InputError("No job title given: type one or more titles, one a line.")
+    if len(titles) > max_titles:
+        raise InputError(
+            f"{len(titles):,} titles given; this page takes at most {max_titles:,} at once. Use the Batch tab or"
+            " `labor-encoders normalize --file titles.txt` for more."
+        )
+    return titles
+
+
+def titles_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (title, occupation): rank, linked occupation, score and the label of it that matched best."""
+    rows = [
+        {
+            "Title": result["title"],
+            "Rank": rank,
+            "Occupation": link(match["label"], match["id"]),
+            "Score": round(float(match["score"]), 3),
+            "Matched label": match["matched_label"],
+        }
+        for result in results
+        for rank, match in enumerate(result["matches"], 1)
+    ]
+    return pd.DataFrame(rows, columns=["Title", "Rank", "Occupation", "Score", "Matched label"])
+
+
+def normalize_titles(model, text: str, top_k: int = 5, max_titles: int = MAX_TITLES) -> pd.DataFrame:
+    """Map the titles of ``text`` (one a line) onto the model's occupations, ``top_k`` each."""
+    return titles_table(model.normalize(parse_titles(text, max_titles), top_k=int(top_k)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Batch tab
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AdTable:
+    """Rows of an uploaded file as dicts of strings; ``problems`` maps a row number (1-based) to what is wrong."""
+
+    columns: list[str]
+    rows: list[dict[str, str]]
+    problems: dict[int, str] = field(default_factory=dict)
+
+
+def read_ads(path: str | Path, max_ads: int = MAX_BATCH_ADS, max_mb: float = MAX_FILE_MB) -> AdTable:
+    """Read job ads from a CSV, TSV, JSONL, JSON (a list of objects) or Parquet file.
+
+    A row that cannot be read (a CSV line with the wrong number of cells, a JSONL line that is not an object) is
+    kept as an empty row with its problem recorded, so the output has one row for every row of the input.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in AD_FORMATS:
+        raise InputError(
+            f"{path.name}: unsupported file type {suffix or '(none)'}; upload one of {', '.join(AD_FORMATS)}."
+        )
+    size_mb = path.stat().st_size / 2**20
+    if size_mb > max_mb:
+        raise InputError(f"{path.name} is {size_mb:.1f} MB; this page takes files up to {max_mb:g} MB.")
+    if suffix == ".parquet":
+        table = _read_parquet(path)
+    else:
+        try:
+            content = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise InputError(f"{path.name} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
+        if not content.strip():
+            raise InputError(f"{path.name} is empty.")
+        table = _read_json(path.name, content, suffix) if suffix in (".jsonl", ".json") else _read_csv(content, suffix)
+    if not table.columns:
+        raise InputError(f"{path.name} has no columns: the first line must name them.")
+    if len(table.rows) > max_ads:
+        raise InputError(
+            f"{path.name} has {len(table.rows):,} ads; this page takes up to {max_ads:,}. Split the file, or run the"
+            " command line on the whole file."
+        )
+    if not table.rows:
+        raise InputError(f"{path.name} has a header but no rows.")
+    return table
+
+
+def _read_csv(content: str, suffix: str) -> AdTable:
+    delimiter = "\t" if suffix == ".tsv" else ","
+    reader = csv.reader(content.splitlines(keepends=True), delimiter=delimiter)
+    try:
+        header = [name.strip() for name in next(reader)]
+        records = list(reader)
+    except csv.Error as error:
+        raise InputError(f"the file is not valid CSV: {error}") from None
+    rows, problems = [], {}
+    for number, record in enumerate(records, 1):
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(header):
+            problems[len(rows) + 1] = f"line {number + 1} has {len(record)} cells, the header has {len(header)}"
+            rows.append(dict.fromkeys(header, ""))
+        else:
+            rows.append(dict(zip(header, record, strict=True)))
+    return AdTable([name for name in header if name], rows, problems)
+
+
+def _read_json(name: str, content: str, suffix: str) -> AdTable:
+    problems: dict[int, str] = {}
+    if suffix == ".json":
+        try:
+            records = json.loads(content)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{name} is not valid JSON: {error}") from None
+        if not isinstance(records, list):
+            raise InputError(f"{name} must hold a list of objects, one per ad (or use JSON Lines, .jsonl).")
+    else:
+        records = []
+        for number, line in enumerate((line for line in content.splitlines() if line.strip()), 1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                problems[number] = f"not valid JSON ({error.msg})"
+                records.append(None)
+    columns: dict[str, None] = {}
+    for number, record in enumerate(records, 1):
+        if isinstance(record, dict):
+            columns.update(dict.fromkeys(record))
+        elif number not in problems:
+            problems[number] = f"a {type(record).__name__}, not an object"
+    rows = [
+        {column: _cell(record.get(column)) for column in columns} if isinstance(record, dict) else {}
+        for record in records
+    ]
+    return AdTable(list(columns), rows, problems)
+
+
+def _read_parquet(path: Path) -> AdTable:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several unrelated types for a broken file
+        raise InputError(f"{path.name} is not a readable Parquet file: {error}") from None
+    columns = [str(column) for column in frame.columns]
+    rows = [{c: _cell(v) for c, v in zip(columns, values, strict=True)} for values in frame.itertuples(index=False)]
+    return AdTable(columns, rows)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def guess_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
+    """The first column whose name, ignoring case, spaces and dashes, is one of ``names``.
+
+    >>> guess_column(["ID", "Job Title", "Description"], ("title", "job_title"))
+    'Job Title'
+    """
+    normal = {column.lower().replace(" ", "_").replace("-", "_"): column for column in columns}
+    return next((normal[name] for name in names if name in normal), None)
+
+
+def column_choices(path: str | Path | None) -> dict[str, Any]:
+    """The columns of an uploaded file and a first guess of the text, title and id columns."""
+    if path is None:
+        return {"columns": [], "text": None, "title": NO_COLUMN, "id": NO_COLUMN}
+    columns = read_ads(path).columns
+    return {
+        "columns": columns,
+        "text": guess_column(columns, TEXT_COLUMNS) or columns[-1],
+        "title": guess_column(columns, TITLE_COLUMNS) or NO_COLUMN,
+        "id": guess_column(columns, ID_COLUMNS) or NO_COLUMN,
+    }
+
+
+def annotate_ads(
+    contextmatch,
+    jobbert,
+    table: AdTable,
+    text_column: str,
+    title_column: str | None = None,
+    id_column: str | None = None,
+    threshold: float | None = None,
+    max_words: int = MAX_WORDS,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Skills (and, with a title column, the closest occupation) for every row of ``table``, in input order.
+
+    Every input row gives one output row; a row that could not be read, or whose text is empty, has no skills and
+    its ``problem`` says why.
+    """
+    for flag, column in (("text", text_column), ("title", title_column), ("id", id_column)):
+        if column and column not in table.columns:
+            raise InputError(
+                f"the file has no column {column!r} (chosen as the {flag} column); it has {table.columns}."
+            )
+    output = []
+    for number, row in enumerate(table.rows, 1):
+        text = row.get(text_column, "")
+        problem = table.problems.get(number, "")
+        if not problem and not text.strip():
+            problem = f"empty text in column {text_column!r}"
+        if not problem and len(text.split()) > max_words:
+            problem = f"only the first {max_words:,} words analysed"
+        output.append(
+            {
+                "row": number,
+                "id": row.get(id_column, "") if id_column else "",
+                "title": row.get(title_column, "") if title_column else "",
+                "text": limit_words(text, max_words)[0],
+                "problem": problem,
+            }
+        )
+    for start in range(0, len(output), BATCH_CHUNK):
+        chunk = output[start : start + BATCH_CHUNK]
+        results = contextmatch.extract([row["text"] for row in chunk], threshold=threshold)
+        for row, result in zip(chunk, results, strict=True):
+            row["skills"] = [skill["label"] for skill in result["skills"]]
+            row["skill_ids"] = [skill["id"] for skill in result["skills"]]
+            row["skill_scores"] = [skill["score"] for skill in result["skills"]]
+        if title_column:
+            for row, result in zip(chunk, jobbert.normalize([row["title"] for row in chunk], top_k=1), strict=True):
+                best = result["matches"][0] if result["matches"] else {"label": "", "id": "", "score": None}
+                row.update(occupation=best["label"], occupation_id=best["id"], occupation_score=best["score"])
+        if progress is not None:
+            progress(min(start + BATCH_CHUNK, len(output)), len(output))
+    for row in output:
+        del row["text"]
+    return output
+
+
+def write_batch(rows: Sequence[dict[str, Any]], folder: str | Path, stem: str, file_format: str = "csv") -> Path:
+    """Write the batch results as ``<stem>.skills.csv`` (lists joined by "; ") or ``.parquet`` (list columns)."""
+    frame = pd.DataFrame(list(rows))
+    path = Path(folder) / f"{stem}.skills.{file_format}"
+    if file_format == "parquet":
+        frame.to_parquet(path, index=False)
+    elif file_format == "csv":
+        for column in ("skills", "skill_ids", "skill_scores"):
+            frame[column] = frame[column].map(lambda values: "; ".join(map(str, values)))
+        frame.to_csv(path, index=False)
+    else:
+        raise InputError(f"unknown output format {file_format!r}: choose csv or parquet")
+    return path
+
+
+def batch_summary(rows: Sequence[dict[str, Any]], seconds: float) -> str:
+    """A Markdown line: ads, skills, speed and the rows with a problem."""
+    problems = [row for row in rows if row["problem"]]
+    total = sum(len(row["skills"]) for row in rows)
+    text = f"**{len(rows):,} ads**, {total:,} skills in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.1f} ads/s)."
+    if problems:
+        listed = "; ".join(f"row {row['row']}: {row['problem']}" for row in problems[:5])
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        text += f" {len(problems)} rows with a problem (kept in the file, see its `problem` column): {listed}{more}."
+    return text
+
+
+def run_batch(
+    contextmatch,
+    jobbert,
+    path: str | Path,
+    text_column: str,
+    title_column: str | None,
+    id_column: str | None,
+    file_format: str,
+    output_folder: str | Path,
+    threshold: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The whole batch tab: read, annotate, write the file, count the most frequent skills and occupations."""
+    if not path:
+        raise InputError("Upload a CSV, JSONL or Parquet file of job ads first.")
+    if not text_column:
+        raise InputError("Choose the column that holds the text of the ads.")
+    title_column = None if title_column in (None, "", NO_COLUMN) else title_column
+    id_column = None if id_column in (None, "", NO_COLUMN) else id_column
+    table = read_ads(path)
+    started = time.perf_counter()
+    rows = annotate_ads(
+        contextmatch, jobbert, table, text_column, title_column, id_column, threshold, progress=progress
+    )
+    seconds = time.perf_counter() - started
+    output = write_batch(rows, output_folder, Path(path).stem, file_format)
+    skills = Counter(label for row in rows for label in row["skills"]).most_common(15)
+    occupations = Counter(row["occupation"] for row in rows if row.get("occupation")).most_common(15)
+    return {
+        "rows": rows,
+        "file": output,
+        "summary": batch_summary(rows, seconds),
+        "skills_chart": bar_chart(skills, "Most frequent skills", "ads"),
+        "occupations_chart": bar_chart(occupations, "Most frequent occupations", "ads"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _page_errors(function: Callable) -> Callable:
+    """Show an InputError in the page (a red toast) instead of a generic 'Error'."""
+
+    @functools.wraps(function)  # keeps the signature, where gradio looks for a gr.Progress argument
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+
+    return wrapped
+
+
+def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
+    """The page around two loaded models: a ConTeXT-match model (``extract``) and a JobBERT model (``normalize``).
+
+    Each tab's events run in their own concurrency group, so a long batch run never holds up a title lookup.
+    """
+    tau = float(getattr(contextmatch.config, "threshold", 0.5))
+    use_filter = bool(getattr(contextmatch.config, "redundancy_filter", True))
+    skills_taxonomy = getattr(contextmatch.config, "taxonomy", "") or "the skill index"
+    titles_taxonomy = getattr(jobbert.config, "taxonomy", "") or "the title index"
+    output_folder = Path(tempfile.mkdtemp(prefix="labor-encoders-batch-"))
+
+    @_page_errors
+    def on_extract(text, threshold, top_k, redundancy_filter):
+        found = extract_skills(contextmatch, text, threshold, int(top_k), redundancy_filter, max_words)
+        return found["highlighted"], found["table"], found["chart"], found["notice"]
+
+    @_page_errors
+    def on_titles(text, top_k):
+        return normalize_titles(jobbert, text, top_k)
+
+    @_page_errors
+    def on_upload(path):
+        choices = column_choices(path)
+        optional = [NO_COLUMN, *choices["columns"]]
+        note = f"{len(choices['columns'])} columns. Choose the text column (and a title column for occupations)."
+        return (
+            gr.Dropdown(choices=choices["columns"], value=choices["text"]),
+            gr.Dropdown(choices=optional, value=choices["title"]),
+            gr.Dropdown(choices=optional, value=choices["id"]),
+            note if path else "",
+        )
+
+    @_page_errors
+    def on_batch(path, text_column, title_column, id_column, file_format, threshold, progress=gr.Progress()):  # noqa: B008
+        progress(0, desc="Reading the file")
+
+        def report(done: int, total: int) -> None:
+            progress((done, total), desc="Annotating ads", unit="ads")
+
+        result = run_batch(
+            contextmatch,
+            jobbert,
+            path,
+            text_column,
+            title_column,
+            id_column,
+            file_format,
+            output_folder,
+            threshold,
+            report,
+        )
+        return str(result["file"]), result["skills_chart"], result["occupations_chart"], result["summary"]
+
+    examples = [[path.read_text(encoding="utf-8")] for path in EXAMPLES.values()]
+    with gr.Blocks(title="Skills and occupations from job ads") as demo:
+        gr.Markdown(
+            "# Skills and occupations from job ads\n"
+            f"**ConTeXT-match** finds the skills of a job ad ({skills_taxonomy}) and shows the words that triggered"
+            f" each one; **JobBERT V2** maps job titles onto occupations ({titles_taxonomy}). English text only."
+        )
+        with gr.Tab("Skill extraction", id="extract"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    ad = gr.Textbox(
+                        label="Job ad", lines=12, max_lines=24, placeholder="Paste a job ad here", elem_id="ad"
+                    )
+                    gr.Examples(examples, inputs=[ad], example_labels=list(EXAMPLES), cache_examples=False)
+                with gr.Column(scale=1, min_width=240):
+                    threshold = gr.Slider(
+                        0,
+                        1,
+                        value=tau,
+                        step=0.01,
+                        label="Threshold τ",
+                        info="Minimum match score; the default is the model's calibrated τ.",
+                    )
+                    redundancy = gr.Checkbox(
+                        value=use_filter,
+                        label="Redundancy filter",
+                        info="Keep a skill only when it wins at least one word.",
+                    )
+                    top_k = gr.Slider(1, 100, value=30, step=1, label="Top-k skills")
+                    extract_button = gr.Button("Extract skills", variant="primary", elem_id="extract-button")
+            notice = gr.Markdown(elem_id="notice")
+            highlighted = gr.HighlightedText(
+                label="Evidence: the words that triggered each skill",
+                elem_id="evidence",
+                show_legend=False,
+                combine_adjacent=False,
+            )
+            with gr.Row():
+                table = gr.Dataframe(
+                    label="Skills",
+                    datatype=["markdown", "number", "str"],
+                    wrap=True,
+                    column_widths=["35%", "10%", "55%"],
+                    interactive=False,
+                    elem_id="skills-table",
+                    scale=3,
+                )
+                chart = gr.Plot(label="Skills found", format="png", scale=2)
+        with gr.Tab("Job titles", id="titles"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    titles = gr.Textbox(
+                        label="Job titles, one a line",
+                        lines=6,
+                        elem_id="titles",
+                        value="senior data engineer\nregistered nurse\nsous chef",
+                    )
+                with gr.Column(scale=1, min_width=240):
+                    title_top_k = gr.Slider(1, 20, value=5, step=1, label="Occupations per title")
+                    titles_button = gr.Button("Find occupations", variant="primary", elem_id="titles-button")
+            occupations = gr.Dataframe(
+                label="Closest occupations",
+                interactive=False,
+                wrap=True,
+                datatype=["str", "number", "markdown", "number", "str"],
+                column_widths=["22%", "7%", "36%", "9%", "26%"],
+                elem_id="titles-table",
+            )
+        with gr.Tab("Batch", id="batch"):
+            gr.Markdown(
+                "Upload job ads as CSV, TSV, JSONL, JSON or Parquet"
+                f" (up to {MAX_BATCH_ADS:,} ads and {MAX_FILE_MB} MB)."
+                " You get one row per ad: its skills and, with a title column, the closest occupation."
+            )
+            with gr.Row():
+                upload = gr.File(label="Job ads", file_types=list(AD_FORMATS), elem_id="upload", scale=2)
+                with gr.Column(scale=2):
+                    text_column = gr.Dropdown(label="Text column", choices=[], elem_id="text-column")
+                    title_column = gr.Dropdown(label="Title column", choices=[NO_COLUMN], value=NO_COLUMN)
+                    id_column = gr.Dropdown(label="Id column", choices=[NO_COLUMN], value=NO_COLUMN)
+                with gr.Column(scale=1, min_width=200):
+                    file_format = gr.Radio(["csv", "parquet"], value="csv", label="Output format")
+                    batch_button = gr.Button("Annotate the file", variant="primary", elem_id="batch-button")
+            columns_note = gr.Markdown()
+            summary = gr.Markdown(elem_id="batch-summary")
+            download = gr.File(label="Download the results", elem_id="download")
+            with gr.Row():
+                skills_chart = gr.Plot(label="Most frequent skills", format="png")
+                occupations_chart = gr.Plot(label="Most frequent occupations", format="png")
+
+        extract_button.click(
+            on_extract,
+            [ad, threshold, top_k, redundancy],
+            [highlighted, table, chart, notice],
+            api_name="extract",
+            concurrency_id="extract",
+            concurrency_limit=2,
+        )
+        ad.submit(
+            on_extract,
+            [ad, threshold, top_k, redundancy],
+            [highlighted, table, chart, notice],
+            api_name=False,
+            concurrency_id="extract",
+            concurrency_limit=2,
+        )
+        titles_button.click(
+            on_titles,
+            [titles, title_top_k],
+            [occupations],
+            api_name="normalize",
+            concurrency_id="titles",
+            concurrency_limit=4,
+        )
+        upload.upload(
+            on_upload,
+            [upload],
+            [text_column, title_column, id_column, columns_note],
+            api_name="columns",
+            concurrency_id="columns",
+            concurrency_limit=4,
+        )
+        batch_button.click(
+            on_batch,
+            [upload, text_column, title_column, id_column, file_format, threshold],
+            [download, skills_chart, occupations_chart, summary],
+            api_name="batch",
+            concurrency_id="batch",
+            concurrency_limit=1,
+        )
+    demo.queue(max_size=64)
+    return demo
+
+
+LAUNCH_OPTIONS = {
+    "css": CSS,
+    "theme": gr.themes.Soft(primary_hue="orange"),  # its fonts ship with gradio: no web-font requests
+    "max_file_size": f"{MAX_FILE_MB}mb",
+}
+
+
+def load_models(contextmatch_id: str | None = None, jobbert_id: str | None = None):
+    """The two models by Hub repo id or folder, from the arguments or ``CONTEXTMATCH_MODEL`` / ``JOBBERT_MODEL``.
+
+    Without either, the embedded default models of the ``labor-encoders`` package when it is installed.
+    """
+    contextmatch_id = contextmatch_id or os.environ.get("CONTEXTMATCH_MODEL")
+    jobbert_id = jobbert_id or os.environ.get("JOBBERT_MODEL")
+    if not (contextmatch_id and jobbert_id):
+        try:
+            from labor_encoders.build import resolve_model_dir
+            from labor_encoders.jobbert import resolve_jobbert_dir
+        except ImportError:
+            raise SystemExit(
+                "Set CONTEXTMATCH_MODEL and JOBBERT_MODEL to the model repositories (or folders) to serve,"
+                " e.g. in the Space's settings under 'Variables'."
+            ) from None
+        contextmatch_id = contextmatch_id or str(resolve_model_dir(None))
+        jobbert_id = jobbert_id or str(resolve_jobbert_dir(None))
+    from transformers import AutoModel
+
+    models = []
+    for name in (contextmatch_id, jobbert_id):
+        try:
+            models.append(AutoModel.from_pretrained(name, trust_remote_code=True).eval())
+        except OSError as error:
+            raise SystemExit(f"cannot load the model {name!r}: {error}") from None
+    return tuple(models)
+
+
+if __name__ == "__main__":
+    build_demo(*load_models()).launch(ssr_mode=False, **LAUNCH_OPTIONS)
