@@ -466,10 +466,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _require_free_port(host: str, port: int) -> None:
     import socket
 
@@ -515,3 +511,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     finally:
         demo.close()
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import csv
 import functools
+import io
 import json
 import os
 import tempfile
@@ -30,6 +31,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = {
@@ -49,7 +51,7 @@ ID_COLUMNS = ("id", "ad_id", "job_id", "uid")
 AD_FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 CSS = """
 #notice p { margin: 0; }
-#skills-table table, #titles-table table { font-family: var(--font); }
+#skills-table, #titles-table { --font-mono: var(--font); }
 #evidence { min-height: 120px; }
 footer { display: none !important; }
 """
@@ -147,6 +149,8 @@ def bar_chart(counts: Sequence[tuple[str, float]], title: str, xlabel: str) -> F
     axes.set_title(title, fontsize=11, loc="left")
     axes.set_xlabel(xlabel)
     axes.tick_params(axis="y", labelsize=9)
+    if all(float(value).is_integer() for value in values):  # counts: whole-number ticks
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -266,40 +270,52 @@ def read_ads(path: str | Path, max_ads: int = MAX_BATCH_ADS, max_mb: float = MAX
         try:
             content = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as error:
-            raise InputError(f"{path.name} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
+            raise InputError(
+                f"{path.name} is not UTF-8 text ({error.reason} at byte {error.start}): save it again as UTF-8"
+                " (in a spreadsheet: CSV UTF-8)."
+            ) from None
         if not content.strip():
-            raise InputError(f"{path.name} is empty.")
-        table = _read_json(path.name, content, suffix) if suffix in (".jsonl", ".json") else _read_csv(content, suffix)
+            raise InputError(f"{path.name} is empty: upload a file with a header line and one ad per row.")
+        reader = _read_json if suffix in (".jsonl", ".json") else _read_csv
+        table = reader(path.name, content, suffix)
     if not table.columns:
-        raise InputError(f"{path.name} has no columns: the first line must name them.")
+        if suffix in (".jsonl", ".json"):
+            raise InputError(f'{path.name} has no ad with fields: each ad must be an object like {{"text": "..."}}.')
+        raise InputError(f"{path.name} has no column names: its first line must name the columns.")
     if len(table.rows) > max_ads:
         raise InputError(
             f"{path.name} has {len(table.rows):,} ads; this page takes up to {max_ads:,}. Split the file, or run the"
             " command line on the whole file."
         )
     if not table.rows:
-        raise InputError(f"{path.name} has a header but no rows.")
+        raise InputError(f"{path.name} has a header but no ads: add one ad per row below the header.")
     return table
 
 
-def _read_csv(content: str, suffix: str) -> AdTable:
+def _read_csv(name: str, content: str, suffix: str) -> AdTable:
     delimiter = "\t" if suffix == ".tsv" else ","
-    reader = csv.reader(content.splitlines(keepends=True), delimiter=delimiter)
+    # newline="" keeps line breaks inside quoted cells, and only \r and \n end a record (not U+2028 and the like)
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+    rows: list[dict[str, str]] = []
+    problems: dict[int, str] = {}
     try:
-        header = [name.strip() for name in next(reader)]
-        records = list(reader)
+        header = [cell.strip() for cell in next(reader)]
+        for record in reader:
+            if not record:  # a blank line
+                continue
+            if len(record) == len(header):
+                rows.append(dict(zip(header, record, strict=True)))
+            else:
+                problems[len(rows) + 1] = (
+                    f"line {reader.line_num} has {len(record)} cells, the header has {len(header)}"
+                )
+                rows.append(dict.fromkeys(header, ""))
     except csv.Error as error:
-        raise InputError(f"the file is not valid CSV: {error}") from None
-    rows, problems = [], {}
-    for number, record in enumerate(records, 1):
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(header):
-            problems[len(rows) + 1] = f"line {number + 1} has {len(record)} cells, the header has {len(header)}"
-            rows.append(dict.fromkeys(header, ""))
-        else:
-            rows.append(dict(zip(header, record, strict=True)))
-    return AdTable([name for name in header if name], rows, problems)
+        raise InputError(
+            f"{name} is not valid CSV near line {reader.line_num} ({error}): check its quotes, or save it again"
+            " from a spreadsheet as CSV UTF-8."
+        ) from None
+    return AdTable([cell for cell in header if cell], rows, problems)
 
 
 def _read_json(name: str, content: str, suffix: str) -> AdTable:
@@ -308,25 +324,29 @@ def _read_json(name: str, content: str, suffix: str) -> AdTable:
         try:
             records = json.loads(content)
         except json.JSONDecodeError as error:
-            raise InputError(f"{name} is not valid JSON: {error}") from None
+            raise InputError(
+                f"{name} is not valid JSON ({error}); for one ad per line use JSON Lines (.jsonl)."
+            ) from None
         if not isinstance(records, list):
             raise InputError(f"{name} must hold a list of objects, one per ad (or use JSON Lines, .jsonl).")
     else:
         records = []
-        for number, line in enumerate((line for line in content.splitlines() if line.strip()), 1):
+        for number, line in enumerate(content.split("\n"), 1):  # JSON may hold U+2028 unescaped: split on \n only
+            if not line.strip():
+                continue
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as error:
-                problems[number] = f"not valid JSON ({error.msg})"
+                problems[len(records) + 1] = f"line {number} is not valid JSON ({error.msg})"
                 records.append(None)
     columns: dict[str, None] = {}
     for number, record in enumerate(records, 1):
         if isinstance(record, dict):
             columns.update(dict.fromkeys(record))
         elif number not in problems:
-            problems[number] = f"a {type(record).__name__}, not an object"
+            problems[number] = f"row {number} is a JSON {type(record).__name__}, not an object"
     rows = [
-        {column: _cell(record.get(column)) for column in columns} if isinstance(record, dict) else {}
+        {column: _cell(record.get(column)) if isinstance(record, dict) else "" for column in columns}
         for record in records
     ]
     return AdTable(list(columns), rows, problems)
@@ -336,22 +356,31 @@ def _read_parquet(path: Path) -> AdTable:
     try:
         frame = pd.read_parquet(path)
     except Exception as error:  # pyarrow raises several unrelated types for a broken file
-        raise InputError(f"{path.name} is not a readable Parquet file: {error}") from None
+        raise InputError(
+            f"{path.name} is not a readable Parquet file ({error}); write it again, or upload CSV or JSONL."
+        ) from None
     columns = [str(column) for column in frame.columns]
     rows = [{c: _cell(v) for c, v in zip(columns, values, strict=True)} for values in frame.itertuples(index=False)]
     return AdTable(columns, rows)
 
 
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+    """A cell as text: missing values empty, lists and objects as JSON.
+
+    >>> [_cell(None), _cell(float("nan")), _cell(pd.NA), _cell(3), _cell(["a", "b"])]
+    ['', '', '', '3', '["a", "b"]']
+    """
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays and scalars (Parquet list cells)
+        value = value.tolist()
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
         return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
 def guess_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
-    """The first column whose name, ignoring case, spaces and dashes, is one of ``names``.
+    """The column named like the first of ``names`` that the file has, ignoring case, spaces and dashes.
 
     >>> guess_column(["ID", "Job Title", "Description"], ("title", "job_title"))
     'Job Title'
@@ -531,11 +560,13 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
     def on_titles(text, top_k):
         return normalize_titles(jobbert, text, top_k)
 
-    @_page_errors
     def on_upload(path):
-        choices = column_choices(path)
+        try:  # a bad file is reported right here, beside the column choices
+            choices = column_choices(path)
+            note = f"{len(choices['columns'])} columns. Choose the text column (and a title column for occupations)."
+        except InputError as error:
+            choices, note = column_choices(None), f"⚠️ {error}"
         optional = [NO_COLUMN, *choices["columns"]]
-        note = f"{len(choices['columns'])} columns. Choose the text column (and a title column for occupations)."
         return (
             gr.Dropdown(choices=choices["columns"], value=choices["text"]),
             gr.Dropdown(choices=optional, value=choices["title"]),
@@ -611,7 +642,7 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
                     elem_id="skills-table",
                     scale=3,
                 )
-                chart = gr.Plot(label="Skills found", format="png", scale=2)
+                chart = gr.Plot(label="Skills found", show_label=False, format="png", scale=2)
         with gr.Tab("Job titles", id="titles"):
             with gr.Row():
                 with gr.Column(scale=3):
@@ -641,18 +672,25 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
             with gr.Row():
                 upload = gr.File(label="Job ads", file_types=list(AD_FORMATS), elem_id="upload", scale=2)
                 with gr.Column(scale=2):
-                    text_column = gr.Dropdown(label="Text column", choices=[], elem_id="text-column")
-                    title_column = gr.Dropdown(label="Title column", choices=[NO_COLUMN], value=NO_COLUMN)
-                    id_column = gr.Dropdown(label="Id column", choices=[NO_COLUMN], value=NO_COLUMN)
+                    # custom values let API clients name a column without uploading first; run_batch checks them
+                    text_column = gr.Dropdown(
+                        label="Text column", choices=[], allow_custom_value=True, elem_id="text-column"
+                    )
+                    title_column = gr.Dropdown(
+                        label="Title column", choices=[NO_COLUMN], value=NO_COLUMN, allow_custom_value=True
+                    )
+                    id_column = gr.Dropdown(
+                        label="Id column", choices=[NO_COLUMN], value=NO_COLUMN, allow_custom_value=True
+                    )
                 with gr.Column(scale=1, min_width=200):
                     file_format = gr.Radio(["csv", "parquet"], value="csv", label="Output format")
                     batch_button = gr.Button("Annotate the file", variant="primary", elem_id="batch-button")
-            columns_note = gr.Markdown()
+            columns_note = gr.Markdown(elem_id="columns-note")
             summary = gr.Markdown(elem_id="batch-summary")
-            download = gr.File(label="Download the results", elem_id="download")
+            download = gr.File(label="Download the results", elem_id="download", height=120)
             with gr.Row():
-                skills_chart = gr.Plot(label="Most frequent skills", format="png")
-                occupations_chart = gr.Plot(label="Most frequent occupations", format="png")
+                skills_chart = gr.Plot(label="Most frequent skills", show_label=False, format="png")
+                occupations_chart = gr.Plot(label="Most frequent occupations", show_label=False, format="png")
 
         extract_button.click(
             on_extract,

@@ -34,7 +34,9 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> BertTokenizerFas
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *".,;:!?()-/+", *"abcdefghijklmnopqrstuvwxyz0123456789"]
     vocab += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + WORDS
     (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"))  # transformers 5 ignores vocab_file=
+    assert tokenizer.tokenize("python sql") == ["python", "sql"], "the tiny vocabulary was not loaded"
+    return tokenizer
 
 
 def tiny_encoder_config(kind: str, vocab_size: int) -> dict:
@@ -91,6 +93,21 @@ def default_model(default_model_dir):
     from labor_encoders.build import load_contextmatch
 
     return load_contextmatch(default_model_dir)
+
+
+@pytest.fixture(scope="session")
+def default_jobbert_dir() -> Path:
+    """The embedded default JobBERT model (all-mpnet-base-v2 with identity heads + ESCO v1.2 occupations)."""
+    from labor_encoders.jobbert import ensure_default_jobbert
+
+    return ensure_default_jobbert()
+
+
+@pytest.fixture(scope="session")
+def default_jobbert(default_jobbert_dir):
+    from labor_encoders.jobbert import load_jobbert
+
+    return load_jobbert(default_jobbert_dir)
 
 
 @pytest.fixture(scope="session")

@@ -23,20 +23,6 @@ REFERENCE = {"mrr": 0.334, "r@5": 43.66, "r@10": 51.21}
 
 
 @pytest.fixture(scope="module")
-def default_jobbert_dir():
-    from labor_encoders.jobbert import ensure_default_jobbert
-
-    return ensure_default_jobbert()
-
-
-@pytest.fixture(scope="module")
-def default_jobbert(default_jobbert_dir):
-    from labor_encoders.jobbert import load_jobbert
-
-    return load_jobbert(default_jobbert_dir)
-
-
-@pytest.fixture(scope="module")
 def title_pairs(shared_data):
     return load_title_benchmark(shared_data / "jobbert" / "titles.validation.csv")
 
