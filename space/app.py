@@ -20,6 +20,7 @@ import functools
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ MAX_TITLES = 200
 MAX_BATCH_ADS = 1_000
 MAX_FILE_MB = 20
 BATCH_CHUNK = 16  # ads per model call in the batch tab (one progress step)
+KEEP_FILES_S = 3600  # uploads and results are deleted from the server after about this long
 NO_COLUMN = "(none)"
 TEXT_COLUMNS = ("text", "description", "job_description", "ad", "body", "content")
 TITLE_COLUMNS = ("title", "job_title", "jobtitle", "position", "occupation")
@@ -96,7 +98,7 @@ def highlight_segments(text: str, skills: Sequence[dict[str, Any]]) -> list[tupl
     overlaps, the higher-scoring skill names the piece. Pieces without evidence carry ``None``.
 
     >>> skills = [{"label": "python", "evidence": [{"start": 9, "end": 15}]},
-    ...           {"label": "programming", "evidence": [{"start": 9, "end": 22}]}]
+    ...           {"label": "programming", "evidence": [{"start": 9, "end": 20}]}]
     >>> highlight_segments("We write Python code.", skills)
     [('We write ', None), ('Python', 'python'), (' code', 'programming'), ('.', None)]
     """
@@ -174,9 +176,10 @@ def extract_skills(
     result = model.extract(analysed, threshold=threshold, top_k=top_k, redundancy_filter=redundancy_filter)[0]
     seconds = time.perf_counter() - started
     skills = result["skills"]
-    notice = f"**{len(skills)} skills** found in {words:,} words ({seconds:.1f} s)."
+    analysed_words = min(words, max_words)
+    notice = f"**{len(skills)} skills** found in {analysed_words:,} words ({seconds:.1f} s)."
     if not skills:
-        notice = f"No skill reached the threshold in {words:,} words ({seconds:.1f} s): try a lower threshold."
+        notice = f"No skill reached the threshold in {analysed_words:,} words ({seconds:.1f} s): try a lower threshold."
     if words > max_words:
         notice += (
             f" Only the first {max_words:,} of {words:,} words were analysed (this page's limit); run"
@@ -522,6 +525,13 @@ def run_batch(
     }
 
 
+def remove_old_runs(folder: Path, max_age_s: float) -> None:
+    """Delete the run folders under ``folder`` that are older than ``max_age_s`` seconds."""
+    for run in folder.iterdir():
+        if run.is_dir() and time.time() - run.stat().st_mtime > max_age_s:
+            shutil.rmtree(run, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The page
 # ---------------------------------------------------------------------------------------------------------------
@@ -577,6 +587,7 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
     @_page_errors
     def on_batch(path, text_column, title_column, id_column, file_format, threshold, progress=gr.Progress()):  # noqa: B008
         progress(0, desc="Reading the file")
+        remove_old_runs(output_folder, KEEP_FILES_S)
 
         def report(done: int, total: int) -> None:
             progress((done, total), desc="Annotating ads", unit="ads")
@@ -589,14 +600,15 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
             title_column,
             id_column,
             file_format,
-            output_folder,
+            tempfile.mkdtemp(dir=output_folder),  # one folder per run: same-named uploads never collide
             threshold,
             report,
         )
         return str(result["file"]), result["skills_chart"], result["occupations_chart"], result["summary"]
 
     examples = [[path.read_text(encoding="utf-8")] for path in EXAMPLES.values()]
-    with gr.Blocks(title="Skills and occupations from job ads") as demo:
+    # Uploaded ads and results are deleted from the server after about an hour (job ads can be confidential).
+    with gr.Blocks(title="Skills and occupations from job ads", delete_cache=(KEEP_FILES_S // 2, KEEP_FILES_S)) as demo:
         gr.Markdown(
             "# Skills and occupations from job ads\n"
             f"**ConTeXT-match** finds the skills of a job ad ({skills_taxonomy}) and shows the words that triggered"
@@ -667,7 +679,8 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
             gr.Markdown(
                 "Upload job ads as CSV, TSV, JSONL, JSON or Parquet"
                 f" (up to {MAX_BATCH_ADS:,} ads and {MAX_FILE_MB} MB)."
-                " You get one row per ad: its skills and, with a title column, the closest occupation."
+                " You get one row per ad: its skills (at the threshold set on the Skill extraction tab) and, with a"
+                " title column, the closest occupation. Files are deleted from the server after about an hour."
             )
             with gr.Row():
                 upload = gr.File(label="Job ads", file_types=list(AD_FORMATS), elem_id="upload", scale=2)
@@ -697,14 +710,6 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
             [ad, threshold, top_k, redundancy],
             [highlighted, table, chart, notice],
             api_name="extract",
-            concurrency_id="extract",
-            concurrency_limit=2,
-        )
-        ad.submit(
-            on_extract,
-            [ad, threshold, top_k, redundancy],
-            [highlighted, table, chart, notice],
-            api_name=False,
             concurrency_id="extract",
             concurrency_limit=2,
         )

@@ -333,3 +333,33 @@ def test_run_batch_needs_a_file_and_a_text_column(tiny_model, jobbert, tmp_path)
     (tmp_path / "a.csv").write_text("id,body\n1,python\n", encoding="utf-8")
     with pytest.raises(InputError, match="no column 'text'"):
         run_batch(tiny_model, jobbert, tmp_path / "a.csv", "text", None, None, "csv", tmp_path)
+
+
+@pytest.mark.real_weights
+def test_a_20000_word_ad_is_cut_at_the_limit_and_the_page_says_so(default_model) -> None:
+    from space.app import EXAMPLES, MAX_WORDS
+
+    nurse = EXAMPLES["Nurse (long, several paragraphs)"].read_text(encoding="utf-8")
+    ad = limit_words("\n\n".join([nurse] * 70), 20_000)[0]
+    found = extract_skills(default_model, ad)
+    assert f"Only the first {MAX_WORDS:,} of 20,000 words were analysed" in found["notice"]
+    cut = limit_words(ad, MAX_WORDS)[0]
+    assert found["skills"] == default_model.extract(cut, top_k=None)[0]["skills"]
+    assert found["skills"] and max(e["end"] for s in found["skills"] for e in s["evidence"]) <= len(cut)
+    assert "".join(piece for piece, _ in found["highlighted"]) == cut
+
+
+def test_old_batch_runs_are_removed_and_recent_ones_kept(tmp_path) -> None:
+    import os
+    import time
+
+    from space.app import remove_old_runs
+
+    old, recent = tmp_path / "old", tmp_path / "recent"
+    for run in (old, recent):
+        run.mkdir()
+        (run / "ads.skills.csv").write_text("row\n1\n")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    remove_old_runs(tmp_path, 3600)
+    assert not old.exists() and (recent / "ads.skills.csv").exists()
