@@ -92,14 +92,15 @@ def _pooling_modes(pooling: dict) -> list[str]:
 
 def build_contextmatch(
     backbone: str | Path,
-    taxonomy: Taxonomy,
+    taxonomy: Taxonomy | None,
     *,
     threshold: float = ZERO_SHOT_THRESHOLD,
     max_seq_length: int | None = None,
     trained: bool = False,
     batch_size: int = 128,
 ) -> ConTeXTMatchModel:
-    """A ConTeXT-match model around the encoder of ``backbone`` with ``taxonomy`` encoded as its skill index.
+    """A ConTeXT-match model around the encoder of ``backbone`` with ``taxonomy`` encoded as its skill index
+    (no index with ``taxonomy=None``: a starting point for training, which encodes one at the end).
 
     ``max_seq_length`` defaults to the backbone's own (384 for all-mpnet-base-v2), so a sentence is truncated where
     sentence-transformers would truncate it and benchmark rankings match a plain ``SentenceTransformer``.
@@ -120,6 +121,8 @@ def build_contextmatch(
     copy_encoder_weights(encoder, model.encoder, backbone)
     model.tokenizer = tokenizer
     model.eval()
+    if taxonomy is None:
+        return model
     logger.info("encoding %d skill labels of %s", len(taxonomy.labels), taxonomy.name)
     model.set_skill_index(taxonomy.labels, taxonomy.ids, taxonomy=taxonomy.name, batch_size=batch_size)
     return model

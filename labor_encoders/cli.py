@@ -138,6 +138,30 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--output", type=Path, help="also write <benchmark>.json and a Markdown table here")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
+    train = commands.add_parser(
+        "train",
+        help="train ConTeXT-match or JobBERT (one process; for several use accelerate launch or torchrun)",
+        description="Runs training.train_contextmatch or training.train_jobbert with the flags that follow; "
+        "`labor-encoders train contextmatch --help` lists them.",
+    )
+    train.add_argument("kind", choices=["contextmatch", "jobbert"])
+    train.add_argument("flags", nargs=argparse.REMAINDER, help="the training script's flags")
+    train.set_defaults(handler=_cmd_train)
+
+    pairs = commands.add_parser(
+        "jobbert-pairs", help="job ads (title + text) -> ConTeXT-match skills -> (title, skills) pairs for JobBERT"
+    )
+    pairs.add_argument("ads", help="job ads: CSV/TSV/JSONL/JSON/Parquet file or a Hub dataset id")
+    pairs.add_argument("--output", required=True, type=Path, help="CSV of (title, skills) pairs to write")
+    pairs.add_argument("--title-column", default="title")
+    pairs.add_argument("--text-column", default="text")
+    pairs.add_argument("--split", default="train", help="split of a Hub dataset id (default train)")
+    pairs.add_argument("--model", type=Path, help="ConTeXT-match folder (default: the embedded default model)")
+    pairs.add_argument("--threshold", type=float, help="skill threshold (default: the model's calibrated tau)")
+    pairs.add_argument("--min-skills", type=int, default=1, help="skip ads with fewer skills (default 1)")
+    pairs.add_argument("--limit", type=int, help="use at most this many ads")
+    pairs.set_defaults(handler=_cmd_jobbert_pairs)
+
     demo = commands.add_parser("demo", help="serve the web demo (Gradio): skill extraction, job titles, batch files")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     demo.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
@@ -478,6 +502,18 @@ def _require_free_port(host: str, port: int) -> None:
         raise UsageError(f"cannot serve on {host}:{port} ({error.strerror or error}); pass a free --port") from None
 
 
+def _stop_on_signals() -> None:
+    """Ctrl+C and SIGTERM (a service manager's stop) both shut the server down cleanly, even when the process was
+    started with SIGINT ignored (as shells do for background jobs)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # job ads can be confidential: no usage pings
     try:
@@ -503,6 +539,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     except OSError as error:
         raise UsageError(f"cannot serve on {args.host}:{args.port} ({error}); pass a free --port") from None
+    _stop_on_signals()
     print(f"Serving the demo on {demo.local_url}  (Ctrl+C to stop)", flush=True)
     if demo.share_url:
         print(f"Public link (about a week): {demo.share_url}", flush=True)
@@ -511,6 +548,63 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     finally:
         demo.close()
     return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    flags = [flag for flag in args.flags if flag != "--"]
+    if args.kind == "contextmatch":
+        from training.train_contextmatch import main as train_main
+    else:
+        from training.train_jobbert import main as train_main
+    try:
+        folder = train_main(flags)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(folder)
+    return 0
+
+
+def _cmd_jobbert_pairs(args: argparse.Namespace) -> int:
+    import csv
+
+    from training.data import jobbert_pairs_from_ads, read_pairs
+
+    from .build import load_contextmatch, resolve_model_dir
+
+    ads = read_pairs(args.ads, args.title_column, args.text_column, split=args.split, limit=args.limit)
+    if ads.bad_rows:
+        print(f"warning: {ads.summary()}", file=sys.stderr)
+    model = load_contextmatch(resolve_model_dir(args.model))
+
+    def extract(texts):
+        return model.extract(texts, threshold=args.threshold)
+
+    pairs, stats = jobbert_pairs_from_ads(ads.pairs, extract, min_skills=args.min_skills)
+
+    def write(folder: Path) -> None:
+        with (folder / args.output.name).open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["title", "skills"])
+            writer.writerows(pairs)
+
+    _write_file_atomically(args.output, write)
+    print(
+        f"{stats['pairs']} pairs from {stats['ads']} ads written to {args.output}; skipped: "
+        f"{stats['empty_title']} without a title, {stats['empty_text']} without text, "
+        f"{stats['too_few_skills']} with fewer than {args.min_skills} skills",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write_file_atomically(path: Path, write) -> None:
+    """Write ``path`` through a temporary folder beside it, so an interrupted run leaves no half-written file."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as folder:
+        write(Path(folder))
+        (Path(folder) / path.name).replace(path)
 
 
 if __name__ == "__main__":

@@ -369,3 +369,29 @@ def test_a_few_cached_optimizer_steps_reduce_the_loss_on_the_batch(contextmatch,
     with torch.no_grad():
         after = base(sf, kf, SKILLS)
     assert after < before - 0.1, (before, after)
+
+
+def test_the_cached_replay_runs_under_the_autocast_of_the_forward_pass(tiny_tokenizer) -> None:
+    """bf16 autocast on CPU: the cached gradients equal the uncached ones computed under the same autocast."""
+    from training.gradcache import autocast_state
+
+    model = make_tiny_model(tiny_tokenizer, "bert", seed=3).eval()
+    sentences = ["python and sql skills.", "team work", "we offer a bike and great communication", "data analysis"]
+    skills = ["python", "team work", "communication", "data analysis"]
+    features = [tiny_tokenizer(texts, padding=True, return_tensors="pt") for texts in (sentences, skills)]
+    gradients, seen = [], []
+    cached = ContextMatchInfoNCE(model)
+    embed = cached.embed_anchors
+    cached.embed_anchors = lambda features: (seen.append(torch.is_autocast_enabled("cpu")), embed(features))[1]
+    for loss in (ContextMatchInfoNCE(model), CachedContextMatchInfoNCE(cached, mini_batch_size=3)):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert autocast_state() == [("cpu", torch.bfloat16)]
+            value = loss(*features, skills)
+        value.backward()
+        gradients.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert autocast_state() == []
+    assert seen == [True, True, True, True]  # two chunks embedded without grad, then replayed: all under autocast
+    assert gradients[0].keys() == gradients[1].keys()
+    for name, grad in gradients[0].items():  # bf16 has about 3 significant digits
+        torch.testing.assert_close(gradients[1][name], grad, atol=2e-2, rtol=5e-2, msg=name)

@@ -13,10 +13,16 @@ Only one mini-batch of activations is alive at a time. ConTeXT-match caches the 
 (B, L, H), since its score is not a function of one pooled vector; mini-batches are trimmed to their own longest
 text, so their token vectors are padded (zeros, mask False) to a common length before concatenating. The reference
 design is sentence-transformers' ``CachedMultipleNegativesRankingLoss``.
+
+Across processes (torch.distributed, W > 1) step 2 is where the ranks meet: ``base.loss_from_embedded`` all-gathers
+the detached leaf embeddings with gradients, so g_i = Σ_r ∂R_r/∂e_i already holds every rank's share (the gather's
+backward sums them) and steps 1 and 3 stay local; then :func:`training.distributed.average_gradients`. See
+:mod:`training.distributed` for why this equals the global batch's gradient.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -25,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .losses import ContextMatchInfoNCE, Embedded, Features, InfoNCELoss, JobBERTInfoNCE, Keys
+from .losses import ContextMatchInfoNCE, Embedded, Features, InfoNCELoss, JobBERTInfoNCE, Keys, check_local_batches
 
 GRADCACHE_CITATION = """
 @misc{gao2021scaling,
@@ -138,6 +144,7 @@ class CachedInfoNCE(nn.Module):
         return {**self.base.get_config_dict(), "mini_batch_size": self.mini_batch_size}
 
     def forward(self, anchor_features: Features, positive_features: Features, keys: Keys | None) -> torch.Tensor:
+        check_local_batches(anchor_features, positive_features)  # distributed: every rank raises, none hangs
         record = torch.is_grad_enabled()
         sides = [(self.base.embed_anchors, anchor_features), (self.base.embed_positives, positive_features)]
         chunks = [split_features(features, self.mini_batch_size) for _, features in sides]
@@ -155,14 +162,27 @@ class CachedInfoNCE(nn.Module):
             return self.base.loss_from_embedded(embedded[0], embedded[1], keys)
 
         leaves = [(vectors.detach().requires_grad_(), mask) for vectors, mask in embedded]
-        loss = self.base.loss_from_embedded(leaves[0], leaves[1], keys)  # step 2: gradients of the embeddings
+        # step 2: gradients of the embeddings (distributed: gathered from every rank, the backward sums their shares)
+        loss = self.base.loss_from_embedded(leaves[0], leaves[1], keys)
         loss.backward()
         grads = [vectors.grad for vectors, _ in leaves]
 
         loss = loss.detach().requires_grad_()  # step 3 runs when this is backpropagated
         embeds = [embed for embed, _ in sides]
-        loss.register_hook(partial(_replay, embeds=embeds, chunks=chunks, states=states, grads=grads))
+        autocast = autocast_state()  # the replay runs in the backward pass, outside the caller's autocast block
+        loss.register_hook(
+            partial(_replay, embeds=embeds, chunks=chunks, states=states, grads=grads, autocast=autocast)
+        )
         return loss
+
+
+def autocast_state() -> list[tuple[str, torch.dtype]]:
+    """The device types where autocast is on now, with their dtypes."""
+    return [
+        (device_type, torch.get_autocast_dtype(device_type))
+        for device_type in ("cpu", "cuda")
+        if torch.is_autocast_enabled(device_type)
+    ]
 
 
 def _replay(
@@ -171,9 +191,15 @@ def _replay(
     chunks: list[list[Features]],
     states: list[list[RandomState]],
     grads: list[torch.Tensor],
+    autocast: list[tuple[str, torch.dtype]],
 ) -> None:
-    """Backward hook of the cached loss: re-embed each mini-batch with grad, backpropagate ``e · g * grad_output``."""
-    with torch.enable_grad():
+    """Backward hook of the cached loss: re-embed each mini-batch with grad, backpropagate ``e · g * grad_output``.
+
+    Mixed precision: the re-embedding runs under the autocast settings of the first pass, so it computes the same
+    embeddings."""
+    with torch.enable_grad(), contextlib.ExitStack() as stack:
+        for device_type, dtype in autocast:
+            stack.enter_context(torch.autocast(device_type, dtype=dtype))
         for embed, side_chunks, side_states, grad in zip(embeds, chunks, states, grads, strict=True):
             row = 0
             for chunk, state in zip(side_chunks, side_states, strict=True):

@@ -9,6 +9,11 @@ it away. With scores ``s_ij`` (anchor i against positive j), scale ``t`` and ``D
 
 ``symmetric=True`` averages this with the same formula on the transposed scores (positive -> anchor).
 The cached (GradCache) versions of both losses are in :mod:`training.gradcache`.
+
+Under ``torch.distributed`` with W > 1 processes the negatives are those of the global batch: each rank scores its
+local anchors against every rank's positives (and, symmetric, its local positives against every rank's anchors), and
+with :func:`training.distributed.average_gradients` the gradients equal those of the global batch in one process
+(derivation in :mod:`training.distributed`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from modeling.modeling_contextmatch import contextmatch_scores
+
+from .distributed import all_gather_ints, gather_embedded, gather_keys, world
 
 Keys = Sequence[str] | torch.Tensor
 Embedded = tuple[torch.Tensor, torch.Tensor | None]  # (vectors, token mask) or (one vector per text, None)
@@ -102,6 +109,48 @@ def info_nce(
     return F.cross_entropy(logits, targets)
 
 
+def _batch_size(features: Features) -> int:
+    value = features.get("input_ids")
+    if not isinstance(value, torch.Tensor):
+        value = next((v for v in features.values() if isinstance(v, torch.Tensor) and v.dim() >= 1), None)
+    return -1 if value is None else int(value.shape[0])
+
+
+def check_local_batches(anchor_features: Features, positive_features: Features) -> None:
+    """Under torch.distributed, check every rank's batch before any rank embeds it: an empty or unpaired local batch
+    raises the same ValueError on every rank (a rank failing alone would leave the others waiting in a collective).
+    Nothing to do in one process."""
+    if world()[1] == 1:
+        return
+    local = [_batch_size(anchor_features), _batch_size(positive_features)]
+    device = next((v.device for v in anchor_features.values() if isinstance(v, torch.Tensor)), None)
+    _check_metadata([[*row, -1, 0, 0, 0, 0] for row in all_gather_ints(local, device)])
+
+
+def _check_metadata(metadata: list[list[int]]) -> None:
+    """Raise on every rank (all see the same rows) if any rank's local inputs are inconsistent; rows are
+    [anchors, positives, keys or -1, anchor mask, positive mask, symmetric, bad keys] per rank."""
+    problems = []
+    for rank, (anchors, positives, keys, *_, bad_keys) in enumerate(metadata):
+        if bad_keys:
+            problems.append(f"rank {rank} passed keys that are not strings or a one-dimensional integer tensor")
+        if anchors != positives:
+            problems.append(f"rank {rank} has {anchors} anchors but {positives} positives")
+        elif anchors <= 0:
+            problems.append(
+                f"rank {rank} has an empty batch: every rank must bring at least one pair to every step, since the "
+                "in-batch negatives are gathered from all ranks"
+            )
+        if keys not in (-1, anchors):
+            problems.append(f"rank {rank} got {keys} keys for a batch of {anchors} pairs")
+    for column, what in ((2, "keys"), (3, "anchor token masks"), (4, "positive token masks"), (5, "symmetric")):
+        values = [row[column] >= 0 if column == 2 else row[column] for row in metadata]
+        if len(set(values)) > 1:
+            problems.append(f"ranks disagree on {what}: {values} by rank")
+    if problems:
+        raise ValueError("inconsistent distributed batch (every rank raises this): " + "; ".join(problems))
+
+
 class InfoNCELoss(nn.Module):
     """Shared mechanics of the two losses: embed both sides, score every anchor against every positive, InfoNCE.
 
@@ -130,7 +179,13 @@ class InfoNCELoss(nn.Module):
         raise NotImplementedError
 
     def loss_from_embedded(self, anchors: Embedded, positives: Embedded, keys: Keys | None) -> torch.Tensor:
-        """InfoNCE (averaged over both directions when symmetric) with duplicate keys masked."""
+        """InfoNCE (averaged over both directions when symmetric) with duplicate keys masked.
+
+        With W > 1 processes this is rank r's share ``(W b_r / N) · L_r`` of the global-batch loss (see
+        :meth:`distributed_loss`): the mean over ranks of the returned values is the global loss.
+        """
+        if world()[1] > 1:
+            return self.distributed_loss(anchors, positives, keys)
         scores = self.similarity(anchors, positives)
         if keys is not None and len(keys) != scores.shape[0]:
             raise ValueError(f"got {len(keys)} keys for a batch of {scores.shape[0]} pairs")
@@ -141,7 +196,55 @@ class InfoNCELoss(nn.Module):
             loss = (loss + reverse) / 2
         return loss
 
+    def distributed_loss(self, anchors: Embedded, positives: Embedded, keys: Keys | None) -> torch.Tensor:
+        """Rank r's share of the global-batch loss: its b_r local anchors against all N = Σ b_r' positives.
+
+        Local row i's target is column ``offset_r + i`` (offset_r = pairs on lower ranks); column j is masked when
+        ``keys[j] == keys[i]`` over the *global* keys (strings are hashed with :func:`hash_keys` to be gathered).
+        Symmetric: the same with the local positives against all anchors. Returns ``(W b_r / N) · L_r`` with
+        ``L_r`` the mean over local rows: mean_r of it is the global loss L = (1/N) Σ_i ℓ_i, and after
+        :func:`~training.distributed.average_gradients` every rank holds ∂L/∂θ (:mod:`training.distributed`).
+        With equal local batches the factor is exactly 1. Every rank must call this at the same step with the same
+        loss configuration; inconsistent local inputs raise the same ValueError on every rank.
+        """
+        rank, size = world()
+        device = anchors[0].device
+        local_keys, bad_keys = None, 0
+        if isinstance(keys, torch.Tensor):
+            if keys.dim() == 1 and not keys.is_floating_point() and not keys.is_complex():
+                local_keys = keys.to(device=device, dtype=torch.int64)
+            else:
+                bad_keys = 1
+        elif keys is not None:
+            local_keys = hash_keys([str(k) for k in keys]).to(device)
+        local = [
+            anchors[0].shape[0],
+            positives[0].shape[0],
+            -1 if keys is None else len(keys),
+            int(anchors[1] is not None),
+            int(positives[1] is not None),
+            int(self.symmetric),
+            bad_keys,
+        ]
+        metadata = all_gather_ints(local, device)  # the first collective: every rank checks every rank's inputs
+        _check_metadata(metadata)
+        sizes = [row[0] for row in metadata]
+        total, offset, batch = sum(sizes), sum(sizes[:rank]), sizes[rank]
+        targets = torch.arange(offset, offset + batch, device=device)
+
+        scores = self.similarity(anchors, gather_embedded(*positives))  # (b_r, N)
+        duplicates = None
+        if local_keys is not None:
+            duplicates = local_keys[:, None] == gather_keys(local_keys)[None, :]  # (b_r, N); info_nce keeps targets
+        loss = info_nce(scores, self.scale, duplicates, targets)
+        if self.symmetric:
+            reverse_scores = self.similarity(gather_embedded(*anchors), positives).T  # (b_r, N)
+            loss = (loss + info_nce(reverse_scores, self.scale, duplicates, targets)) / 2
+        weight = size * batch / total
+        return loss if weight == 1 else loss * weight
+
     def forward(self, anchor_features: Features, positive_features: Features, keys: Keys | None) -> torch.Tensor:
+        check_local_batches(anchor_features, positive_features)
         return self.loss_from_embedded(
             self.embed_anchors(anchor_features), self.embed_positives(positive_features), keys
         )
