@@ -589,7 +589,7 @@ def _cmd_jobbert_pairs(args: argparse.Namespace) -> int:
 
     _write_file_atomically(args.output, write)
     print(
-        f"{stats['pairs']} pairs from {stats['ads']} ads written to {args.output}; skipped: "
+        f"wrote {stats['pairs']} pairs to {args.output} from {stats['ads']} ads; skipped: "
         f"{stats['empty_title']} without a title, {stats['empty_text']} without text, "
         f"{stats['too_few_skills']} with fewer than {args.min_skills} skills",
         file=sys.stderr,

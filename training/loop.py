@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ def common_arguments(description: str) -> argparse.ArgumentParser:
     add("--mini_batch_size", type=int, default=0, help="gradient caching in chunks of this size (0: off)")
     add("--gradient_accumulation_steps", type=int, default=1)
     add("--learning_rate", type=float, default=2e-5)
+    add("--optimizer", choices=["adamw", "sgd"], default="adamw", help="AdamW (default) or plain SGD")
     add("--weight_decay", type=float, default=0.01)
     add("--warmup_ratio", type=float, default=0.1)
     add("--max_grad_norm", type=float, default=1.0)
@@ -73,6 +75,7 @@ def common_arguments(description: str) -> argparse.ArgumentParser:
     add("--freeze_layers", type=int, default=0, help="freeze the embeddings and this many lower encoder layers")
     add("--max_seq_length", type=int, help="tokens per text (default: the model's)")
     add("--mixed_precision", choices=["no", "fp16", "bf16"], default="no")
+    add("--cpu", action="store_true", help="train on the CPU even when a GPU is there")
     add("--seed", type=int, default=42)
     add("--logging_steps", type=int, default=10)
     add("--eval_steps", type=int, default=0, help="validate every this many steps (0: only at the end)")
@@ -121,14 +124,19 @@ def freeze_lower_layers(encoder: nn.Module, layers: int) -> int:
 def train(task: Task, args: argparse.Namespace) -> Path:
     """Run the whole training; returns the saved model folder (on every process)."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DataLoaderConfiguration, set_seed
     from transformers import get_linear_schedule_with_warmup
 
     from .data import PairCollator, PairDataset
     from .distributed import average_gradients, broadcast_parameters
 
     output = Path(args.output_dir)
+    # Several processes without CUDA (torchrun on CPUs): Accelerate sets up gloo only when told to use the CPU.
+    several_cpu_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     accelerator = Accelerator(
+        cpu=args.cpu or several_cpu_processes,
+        # one shuffled order from the seed, whatever the number of processes (and restored on resume)
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=args.report_to or None,
@@ -155,14 +163,19 @@ def train(task: Task, args: argparse.Namespace) -> Path:
     )
     loss_function = task.make_loss(model, args)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
+    if args.optimizer == "sgd":
+        optimizer = torch.optim.SGD(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, len(loader) // accelerator.num_processes // args.gradient_accumulation_steps)
     total_steps = args.max_steps or math.ceil(args.epochs * steps_per_epoch)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
     model.to(accelerator.device)
     broadcast_parameters(model.parameters())  # every process starts from rank 0's weights (no DDP to do it)
-    optimizer, loader, scheduler = accelerator.prepare(optimizer, loader, scheduler)
-    accelerator.register_for_checkpointing(model)
+    # The scheduler is not prepared: Accelerate would step it once per process, for a schedule counted in batches;
+    # ours counts optimizer steps and steps once per optimizer step.
+    optimizer, loader = accelerator.prepare(optimizer, loader)
+    accelerator.register_for_checkpointing(model, scheduler)
     step, skip = resume(accelerator, args, output, steps_per_epoch)
     if args.report_to:
         accelerator.init_trackers(task.name, config={k: v for k, v in vars(args).items() if _plain(v)})
@@ -186,8 +199,9 @@ def train(task: Task, args: argparse.Namespace) -> Path:
                 if accelerator.sync_gradients:
                     average_gradients(parameters)
                     accelerator.clip_grad_norm_(parameters, args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
+                optimizer.step()  # skipped by Accelerate until the last accumulation step
+                if accelerator.sync_gradients:
+                    scheduler.step()
                 optimizer.zero_grad()
             running.append(accelerator.reduce(loss.detach().float(), reduction="mean").item())
             if not accelerator.sync_gradients:
@@ -255,6 +269,7 @@ def validate(task: Task, model: nn.Module, args: argparse.Namespace, accelerator
         model.eval()
         metrics = task.validate(model, args)
         model.train()
+    if metrics:
         logger.info("validation at step %d: %s", step, json.dumps(metrics))
         accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=step)
         with (Path(args.output_dir) / "validation_log.jsonl").open("a", encoding="utf-8") as handle:
