@@ -19,8 +19,8 @@ MODELING = Path(__file__).resolve().parents[1] / "modeling"
 PROJECT_PACKAGES = ("modeling", "labor_encoders", "training", "evaluation", "model_cards", "space", "tests")
 TEXTS = ["Strong python and sql skills.", "Great team work and communication!", ""]
 
-# Runs in a fresh interpreter, in an empty working directory, with every project package blocked from import.
-LOADER = """
+# The start of a script for a fresh interpreter in which no project package can be imported.
+BLOCK_PROJECT = """
 import importlib.abc, json, sys
 BLOCKED = {blocked!r}
 class Block(importlib.abc.MetaPathFinder):
@@ -29,7 +29,9 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"{{name}} must not be importable here")
 sys.meta_path.insert(0, Block())
 sys.path = [p for p in sys.path if p not in ("", ".", {repo!r})]
-try:
+"""
+# Runs in a fresh interpreter, in an empty working directory, with every project package blocked from import.
+LOADER = BLOCK_PROJECT + """try:
     import labor_encoders
     sys.exit("the project is importable: the test proves nothing")
 except ImportError:

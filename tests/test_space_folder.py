@@ -25,20 +25,13 @@ from huggingface_hub import SpaceCard
 from labor_encoders.build import save_model
 from tests.conftest import REPO, make_tiny_model
 from tests.test_jobbert import make_tiny_jobbert
-from tests.test_remote_code import MODELING, PROJECT_PACKAGES
+from tests.test_remote_code import BLOCK_PROJECT, MODELING, PROJECT_PACKAGES
 
 SPACE = REPO / "space"
 CLI = [sys.executable, "-m", "labor_encoders.cli"]
 # Runs app.py as the Space does (python app.py), with every project package blocked from import.
-RUN_APP = """
-import importlib.abc, runpy, sys
-BLOCKED = {blocked!r}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{{name}} must not be importable here")
-sys.meta_path.insert(0, Block())
-sys.path = [p for p in sys.path if p not in ("", ".", {repo!r})]
+RUN_APP = BLOCK_PROJECT + """
+import runpy
 sys.path.insert(0, ".")
 runpy.run_path("app.py", run_name="__main__")
 """
