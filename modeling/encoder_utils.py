@@ -75,7 +75,14 @@ class LabelIndexMixin:
         raise NotImplementedError
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        """Save weights (with the index vectors), config, code, tokenizer and the index labels."""
+        """Save weights (with the index vectors), config, code, tokenizer and the index labels.
+
+        The model and config classes are registered for ``AutoModel``/``AutoConfig`` first, so every save (and so
+        ``push_to_hub``, which saves then uploads) writes the code files and ``auto_map`` a Hub user needs.
+        """
+        if type(self)._auto_class is None:
+            type(self.config).register_for_auto_class()
+            type(self).register_for_auto_class("AutoModel")
         super().save_pretrained(save_directory, *args, **kwargs)
         if not kwargs.get("is_main_process", True):
             return
