@@ -373,3 +373,20 @@ def test_the_default_models_dry_run_loads_in_a_fresh_process(default_model, defa
     assert ("**Trained**" in card.text) == trained and ("**Zero-shot**" in card.text) != trained
     assert card.data.base_model == "sentence-transformers/all-mpnet-base-v2"
     assert_same_outputs(default_model, load_in_fresh_process(output, tmp_path, texts=TEXTS))
+
+
+def test_the_jobbert_cards_sentence_transformers_snippet_runs(models, folders, tmp_path, monkeypatch) -> None:
+    """The card's second Python block, with the download replaced by the dry-run folder: the exported
+    sentence-transformers model encodes titles as ``encode_titles`` does."""
+    output = tmp_path / "repo"
+    assert dry_run(folders["jobbert"], output) == 0
+    blocks = re.findall(r"```python\n(.*?)```", ModelCard.load(output / "README.md").text, re.DOTALL)
+    download = f'snapshot_download("{REPO_ID}", revision="main")'
+    assert download in blocks[1]
+    cli = str(Path(sys.executable).with_name("labor-encoders"))
+    snippet = blocks[1].replace(download, repr(str(output))).replace('["labor-encoders",', f"[{cli!r},")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(snippet, scope)
+    expected = models["jobbert"].encode_titles(["Senior Java Developer"])
+    torch.testing.assert_close(torch.as_tensor(scope["titles"]), expected, atol=1e-5, rtol=1e-4)
