@@ -24,11 +24,15 @@ if TYPE_CHECKING:  # transformers is imported where a model is built or loaded, 
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "contextmatch-default"
+DEFAULT_MODEL_NAME = "contextmatch-default"  # the embedded default: all-mpnet-base-v2 trained by DEFAULT_RECIPE
+ZERO_SHOT_MODEL_NAME = "contextmatch-zero-shot"  # the same backbone untrained, the reference of DESIGN.md
 ZERO_SHOT_THRESHOLD = 0.48  # the paper's tau (calibrated for its trained model): the start for any other backbone
-# The embedded default's tau: `labor-encoders calibrate` on the HOUSE + TECH validation splits (best F1 after the
-# redundancy filter, 0.01 steps) for the zero-shot all-mpnet-base-v2 default; see the README.
-DEFAULT_MODEL_THRESHOLD = 0.54
+# Each default's tau: `labor-encoders calibrate` on the HOUSE + TECH validation splits (best F1 after the redundancy
+# filter, 0.01 steps); see the README.
+ZERO_SHOT_MODEL_THRESHOLD = 0.54
+DEFAULT_MODEL_THRESHOLD = 0.48
+# The training recipe of the default (training/configs/): top 2 layers, 300 steps of 32 pairs of the offline ESCO set.
+DEFAULT_RECIPE = "contextmatch_esco_cpu.yaml"
 
 
 class BuildError(ValueError):
@@ -228,46 +232,128 @@ def default_contextmatch_dir() -> Path:
     return default_model_dir(DEFAULT_MODEL_NAME)
 
 
-def ensure_default_contextmatch(force: bool = False) -> Path:
-    """Build the embedded default (all-mpnet-base-v2 + ESCO v1.2 skills, zero-shot) unless it is already there."""
+def zero_shot_contextmatch_dir() -> Path:
+    """Where the setup builds the zero-shot ConTeXT-match model (inside the user cache)."""
+    from .assets import default_model_dir
+
+    return default_model_dir(ZERO_SHOT_MODEL_NAME)
+
+
+def ensure_zero_shot_contextmatch(force: bool = False) -> Path:
+    """Build the zero-shot model (all-mpnet-base-v2 + ESCO v1.2 skills, untrained) unless it is already there."""
     from .assets import ESCO_SKILLS, MPNET, ensure_esco_skills, ensure_mpnet
     from .taxonomy import load_esco_skills
 
     def build(output: Path) -> dict:
         backbone = ensure_mpnet()
         taxonomy = load_esco_skills(ensure_esco_skills())
-        logger.info("building the default ConTeXT-match model into %s (encodes %d skills once)", output, len(taxonomy))
-        save_model(build_contextmatch(backbone, taxonomy, threshold=DEFAULT_MODEL_THRESHOLD), output)
+        logger.info(
+            "building the zero-shot ConTeXT-match model into %s (encodes %d skills once)", output, len(taxonomy)
+        )
+        save_model(build_contextmatch(backbone, taxonomy, threshold=ZERO_SHOT_MODEL_THRESHOLD), output)
         return {"backbone": MPNET, "taxonomy": taxonomy.name, "skills": len(taxonomy)}
 
-    return ensure_default_model(default_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force)
+    return ensure_default_model(zero_shot_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force)
 
 
-def ensure_default_model(output: Path, asset_names: tuple[str, ...], build, force: bool = False) -> Path:
+def default_recipe() -> Path:
+    """The YAML training recipe of the embedded default (shipped with the ``training`` package)."""
+    import training
+
+    return Path(training.__file__).parent / "configs" / DEFAULT_RECIPE
+
+
+def _recipe_fingerprint() -> dict[str, str]:
+    import hashlib
+
+    return {"recipe": f"{DEFAULT_RECIPE}:{hashlib.sha256(default_recipe().read_bytes()).hexdigest()[:16]}"}
+
+
+def ensure_default_contextmatch(force: bool = False) -> Path:
+    """Train the embedded default unless it is already there: all-mpnet-base-v2 trained on the offline ESCO set by
+    :data:`DEFAULT_RECIPE` (about 20 minutes on two CPU cores, once), with the ESCO v1.2 skill index.
+
+    Training runs in a child process (``python -m training.train_contextmatch``) and keeps a checkpoint every 100
+    steps in ``<cache>/models/contextmatch-default.training``: an interrupted setup resumes from it.
+    """
+    from .assets import ESCO_SKILLS, MPNET, ensure_esco_skills, ensure_mpnet
+
+    def build(output: Path) -> dict:
+        import importlib.util
+        import subprocess
+        import sys
+
+        from training.loop import checkpoints
+
+        if importlib.util.find_spec("accelerate") is None:
+            raise BuildError(
+                "training the default model needs accelerate: pip install 'labor-encoders[train]' "
+                "(or pass --model FOLDER to use another model)"
+            )
+        ensure_mpnet()
+        ensure_esco_skills()
+        work = output.with_name(output.name + ".training")
+        command = [sys.executable, "-m", "training.train_contextmatch", "--config", str(default_recipe())]
+        command += ["--output_dir", str(work), "--no_validation", "--save_total_limit", "1"]
+        if checkpoints(work):
+            command += ["--resume_from_checkpoint", "latest"]
+            logger.info("resuming the training of the default model from %s", checkpoints(work)[-1])
+        logger.info(
+            "training the default ConTeXT-match model (recipe %s: about 20 minutes on 2 CPU cores, only once; "
+            "an interrupted run resumes from its last checkpoint)",
+            DEFAULT_RECIPE,
+        )
+        done = subprocess.run(command)
+        if done.returncode != 0:
+            raise BuildError(
+                f"training the default model failed (exit status {done.returncode}; the log is above). Run "
+                "`labor-encoders setup` again to resume from the last checkpoint"
+            )
+        if output.exists():
+            shutil.rmtree(output)
+        shutil.move(str(work / "model"), str(output))
+        shutil.copyfile(work / "training_log.jsonl", output / "training_log.jsonl")
+        set_threshold(output, DEFAULT_MODEL_THRESHOLD)
+        shutil.rmtree(work)
+        config = json.loads((output / "config.json").read_text())
+        return {"backbone": MPNET, "taxonomy": config.get("taxonomy"), "skills": config.get("num_skills")}
+
+    return ensure_default_model(
+        default_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force, extra=_recipe_fingerprint()
+    )
+
+
+def ensure_default_model(
+    output: Path, asset_names: tuple[str, ...], build, force: bool = False, extra: dict[str, str] | None = None
+) -> Path:
     """Build an embedded default model with ``build(output) -> info`` unless a finished build from the same asset
-    versions is there (its ``.complete.json`` records them); a finished one only gets its code files refreshed."""
-    from .assets import asset_fingerprint
-
-    expected = {name: asset_fingerprint(name) for name in asset_names}
+    versions (and ``extra`` fingerprints, such as a training recipe) is there (its ``.complete.json`` records them);
+    a finished one only gets its code files refreshed."""
+    expected = _expected(asset_names, extra)
     built_from = _built_from(output)
     if built_from == expected and not force:
         sync_model_code(output)
         return output
     if built_from is not None and built_from != expected:
-        logger.info("rebuilding %s: it was built from other versions of its assets", output)
+        logger.info("rebuilding %s: it was built from other versions of its assets or recipe", output)
     info = build(output)
     (output / ".complete.json").write_text(json.dumps(info | {"assets": expected}))
     return output
 
 
-def default_model_state(output: Path, asset_names: tuple[str, ...]) -> str:
-    """``built``, ``outdated`` (built from other asset versions: the next setup rebuilds it) or ``missing``."""
+def _expected(asset_names: tuple[str, ...], extra: dict[str, str] | None) -> dict[str, str]:
     from .assets import asset_fingerprint
 
+    return {name: asset_fingerprint(name) for name in asset_names} | (extra or {})
+
+
+def default_model_state(output: Path, asset_names: tuple[str, ...], extra: dict[str, str] | None = None) -> str:
+    """``built``, ``outdated`` (built from other asset versions or recipe: the next setup rebuilds it) or
+    ``missing``."""
     built_from = _built_from(output)
     if built_from is None:
         return "missing"
-    return "built" if built_from == {name: asset_fingerprint(name) for name in asset_names} else "outdated"
+    return "built" if built_from == _expected(asset_names, extra) else "outdated"
 
 
 def _built_from(output: Path) -> dict | None:

@@ -227,23 +227,26 @@ def _cmd_setup(args: argparse.Namespace) -> int:
         for name, status in asset_status().items():
             print(f"{name:22} {'installed' if status['installed'] else 'missing':10} {status['path']}")
         from .assets import ESCO_OCCUPATIONS, ESCO_SKILLS, MPNET
-        from .build import default_model_state
+        from .build import _recipe_fingerprint, default_model_state, zero_shot_contextmatch_dir
 
-        defaults = [("default ConTeXT-match", model, (MPNET, ESCO_SKILLS))]
-        defaults += [("default JobBERT", jobbert, (MPNET, ESCO_OCCUPATIONS))]
-        for name, folder, assets in defaults:
-            print(f"{name:22} {default_model_state(folder, assets):10} {folder}")
+        defaults = [("default ConTeXT-match", model, (MPNET, ESCO_SKILLS), _recipe_fingerprint())]
+        defaults += [("zero-shot ConTeXT-match", zero_shot_contextmatch_dir(), (MPNET, ESCO_SKILLS), None)]
+        defaults += [("default JobBERT", jobbert, (MPNET, ESCO_OCCUPATIONS), None)]
+        for name, folder, assets, extra in defaults:
+            print(f"{name:23} {default_model_state(folder, assets, extra):10} {folder}")
         return 0
     for name, path in ensure_assets(force=args.force).items():
         logger.info("%-22s %s", name, path)
     if not args.assets_only:
-        from .build import ensure_default_contextmatch
+        from .build import ensure_default_contextmatch, ensure_zero_shot_contextmatch
         from .jobbert import ensure_default_jobbert
 
-        model = ensure_default_contextmatch(force=args.force)
+        zero_shot = ensure_zero_shot_contextmatch(force=args.force)
         jobbert = ensure_default_jobbert(force=args.force)
-    logger.info("%-22s %s", "default ConTeXT-match", model)
-    logger.info("%-22s %s", "default JobBERT", jobbert)
+        model = ensure_default_contextmatch(force=args.force)
+        logger.info("%-23s %s", "zero-shot ConTeXT-match", zero_shot)
+    logger.info("%-23s %s", "default ConTeXT-match", model)
+    logger.info("%-23s %s", "default JobBERT", jobbert)
     return 0
 
 

@@ -82,7 +82,8 @@ def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:
-    """The embedded default model (all-mpnet-base-v2 + ESCO v1.2), built by the setup."""
+    """The embedded default model (all-mpnet-base-v2 trained on the offline ESCO set + ESCO v1.2), built by the
+    setup."""
     from labor_encoders.build import ensure_default_contextmatch
 
     return ensure_default_contextmatch()
@@ -93,6 +94,21 @@ def default_model(default_model_dir):
     from labor_encoders.build import load_contextmatch
 
     return load_contextmatch(default_model_dir)
+
+
+@pytest.fixture(scope="session")
+def zero_shot_model_dir() -> Path:
+    """The zero-shot model (all-mpnet-base-v2 untrained + ESCO v1.2): DESIGN.md's reference, built by the setup."""
+    from labor_encoders.build import ensure_zero_shot_contextmatch
+
+    return ensure_zero_shot_contextmatch()
+
+
+@pytest.fixture(scope="session")
+def zero_shot_model(zero_shot_model_dir):
+    from labor_encoders.build import load_contextmatch
+
+    return load_contextmatch(zero_shot_model_dir)
 
 
 @pytest.fixture(scope="session")

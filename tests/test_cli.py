@@ -135,7 +135,7 @@ def test_build_with_no_flag_writes_the_default_model(default_model_dir, tmp_path
     written = sorted(p.name for p in (tmp_path / "default").iterdir())
     assert written == sorted(p.name for p in default_model_dir.iterdir() if p.name != ".complete.json")
     config = json.loads((tmp_path / "default" / "config.json").read_text())
-    assert config["trained"] is False and config["num_skills"] == 13939
+    assert config["trained"] is True and config["num_skills"] == 13939
 
 
 def test_setup_status_lists_every_asset() -> None:

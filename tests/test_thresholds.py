@@ -73,7 +73,7 @@ def test_the_sweep_after_the_filter_predicts_what_extract_predicts(default_model
 
 @pytest.mark.real_weights
 def test_the_mean_pool_baseline_on_tech_equals_a_plain_sentence_transformers_computation(
-    default_model, shared_data
+    zero_shot_model, shared_data
 ) -> None:
     """The protocol of ../shared/data/README.md written out plainly: sentence-transformers, cosine, MRR, RP@k."""
     from sentence_transformers import SentenceTransformer
@@ -101,7 +101,7 @@ def test_the_mean_pool_baseline_on_tech_equals_a_plain_sentence_transformers_com
             rp[k] += 100 * len(set(ranked[:k]) & gold[sentence]) / min(k, len(gold[sentence]))
     plain = {"n": len(sentences), "mrr": mrr / len(sentences), **{f"rp@{k}": v / len(sentences) for k, v in rp.items()}}
 
-    model = with_benchmark_index(copy.deepcopy(default_model), folder / "skills_en_label.txt")
+    model = with_benchmark_index(copy.deepcopy(zero_shot_model), folder / "skills_en_label.txt")
     ours = skill_extraction(model, [folder / "tech_validation_annotations.csv"], ["mean-pool"])["tech"]["mean-pool"]
     assert ours["n"] == plain["n"] == 75
     assert ours["mrr"] == pytest.approx(plain["mrr"], abs=2e-3)

@@ -315,3 +315,54 @@ def test_the_cli_wrapper_and_the_jobbert_pair_pipeline(workdir, tmp_path) -> Non
         [*cli, "train", "jobbert", "--output_dir", str(tmp_path / "x")], capture_output=True, text=True
     )
     assert done.returncode != 0 and "labor-encoders jobbert-pairs" in done.stderr
+
+
+def test_the_setup_trains_the_default_from_its_recipe_resumes_and_retrains_when_the_recipe_changes(
+    workdir, tmp_path, monkeypatch
+) -> None:
+    """`labor-encoders setup`'s trained default, on a tiny recipe: the same code path, minutes become seconds."""
+    import labor_encoders.build as build
+    from labor_encoders.assets import ESCO_SKILLS, MPNET
+
+    assets = (MPNET, ESCO_SKILLS)
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"model: {workdir / 'contextmatch'}\ndata: {workdir / 'skills.csv'}\nbatch_size: 8\nlearning_rate: 1.0e-3\n"
+        "max_steps: 4\nsave_steps: 2\nlogging_steps: 1\nwarmup_ratio: 0\n"
+    )
+    output = tmp_path / "models" / "contextmatch-default"
+    work = output.with_name("contextmatch-default.training")
+    monkeypatch.setattr(build, "default_recipe", lambda: recipe)
+    monkeypatch.setattr(build, "default_contextmatch_dir", lambda: output)
+    # an earlier setup stopped after its checkpoint at step 2: no model yet, only the checkpoint and the log
+    run([PYTHON, "-m", "training.train_contextmatch", "--config", str(recipe), "--output_dir", str(work)])
+    for leftover in (work / "model", work / "checkpoints" / "step-4"):
+        subprocess.run(["rm", "-r", str(leftover)], check=True)
+    log = work / "training_log.jsonl"
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:2]))
+
+    assert build.ensure_default_contextmatch() == output
+    assert [json.loads(line)["step"] for line in (output / "training_log.jsonl").read_text().splitlines()] == [
+        1, 2, 3, 4
+    ]  # fmt: skip
+    assert not work.exists()
+    config = json.loads((output / "config.json").read_text())
+    assert config["trained"] is True and config["threshold"] == build.DEFAULT_MODEL_THRESHOLD
+    assert json.loads((output / "training_args.json").read_text())["steps"] == 4
+    assert build.default_model_state(output, assets, build._recipe_fingerprint()) == "built"
+    first = load_file(output / "model.safetensors")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished default must not be trained again")
+
+    monkeypatch.setattr(subprocess, "run", no_training)
+    assert build.ensure_default_contextmatch() == output  # built: nothing runs
+    monkeypatch.undo()
+    monkeypatch.setattr(build, "default_recipe", lambda: recipe)
+    monkeypatch.setattr(build, "default_contextmatch_dir", lambda: output)
+    recipe.write_text(recipe.read_text().replace("1.0e-3", "2.0e-3"))
+    assert build.default_model_state(output, assets, build._recipe_fingerprint()) == "outdated"
+    build.ensure_default_contextmatch()
+    second = load_file(output / "model.safetensors")
+    assert any(not torch.equal(first[name], second[name]) for name in first)

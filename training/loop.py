@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def common_arguments(description: str) -> argparse.ArgumentParser:
     add("--logging_steps", type=int, default=10)
     add("--eval_steps", type=int, default=0, help="validate every this many steps (0: only at the end)")
     add("--save_steps", type=int, default=0, help="save_state every this many steps (0: never)")
+    add("--save_total_limit", type=int, default=0, help="keep only this many newest checkpoints (0: keep all)")
     add("--resume_from_checkpoint", help="a checkpoint folder from --save_steps, or 'latest'")
     add("--report_to", nargs="*", default=[], help="trackers for accelerate (tensorboard, wandb, ...)")
     add("--no_validation", action="store_true", help="skip validation, also at the end")
@@ -220,6 +222,9 @@ def train(task: Task, args: argparse.Namespace) -> Path:
                         handle.write(json.dumps(entry) + "\n")
             if args.save_steps and step % args.save_steps == 0:
                 accelerator.save_state(str(output / "checkpoints" / f"step-{step}"))
+                if accelerator.is_main_process and args.save_total_limit:
+                    for old in checkpoints(output)[: -args.save_total_limit]:
+                        shutil.rmtree(old)
             if args.eval_steps and step % args.eval_steps == 0 and step < total_steps:
                 validate(task, model, args, accelerator, step)
             if step >= total_steps:
@@ -233,12 +238,21 @@ def train(task: Task, args: argparse.Namespace) -> Path:
         folder = task.finalize(model, args)
         summary = {"steps": step, "seconds": round(seconds, 1), "processes": accelerator.num_processes}
         summary |= {"validation": metrics, "loss": history[-1]["loss"] if history else None}
-        record = {"task": task.name, "arguments": {k: v for k, v in vars(args).items() if _plain(v)}, **summary}
+        # the recipe, not where this machine wrote it: the record travels with the model folder (and its card)
+        arguments = {
+            k: v for k, v in vars(args).items() if _plain(v) and k not in ("output_dir", "resume_from_checkpoint")
+        }
+        record = {"task": task.name, "arguments": arguments, **summary}
         (folder / "training_args.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
         logger.info("saved the trained model to %s", folder)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder
+
+
+def checkpoints(output: Path) -> list[Path]:
+    """The ``save_state`` folders under ``output/checkpoints``, oldest first."""
+    return sorted((output / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
 def resume(accelerator, args: argparse.Namespace, output: Path, steps_per_epoch: int) -> tuple[int, int]:
@@ -247,7 +261,7 @@ def resume(accelerator, args: argparse.Namespace, output: Path, steps_per_epoch:
         return 0, 0
     path = Path(args.resume_from_checkpoint)
     if args.resume_from_checkpoint == "latest":
-        found = sorted((output / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+        found = checkpoints(output)
         if not found:
             raise FileNotFoundError(f"--resume_from_checkpoint latest: no checkpoint in {output / 'checkpoints'}")
         path = found[-1]
