@@ -5,8 +5,9 @@ Two steps, so that what is uploaded can be looked at first:
 1. :func:`assemble_model_repo` / :func:`assemble_space_repo` write the exact repository contents into a folder
    (atomically: a failure leaves nothing behind). A model repo holds the weights as safetensors, ``config.json`` with
    ``auto_map``, the current remote-code files of ``modeling/``, the tokenizer, the skill or title index,
-   ``training_args.json`` (paths reduced to file names) when the model was trained here, the results files the card
-   quotes (``eval_results/``), the card (``README.md``) and a ``.gitattributes``. Nothing pickled is ever copied.
+   ``training_args.json`` (paths reduced to file names) and ``training_log.jsonl`` when the model was trained here,
+   the results files the card quotes (``eval_results/``), the card (``README.md``) and a ``.gitattributes``.
+   Nothing pickled is ever copied.
 2. :func:`upload` checks for a token and for offline mode before any network call, then ``create_repo`` +
    ``upload_folder`` (one commit, or a pull request), and sets a Space's variables.
 """
@@ -140,7 +141,8 @@ def assemble_model_repo(
     used = [Path(p) for p in results] + ([model.calibration] if model.calibration else [])
 
     def write(staging: Path) -> None:
-        for path in weights + [source / n for n in (*TOKENIZER_FILES, index_file, "model.safetensors.index.json")]:
+        extra = (*TOKENIZER_FILES, index_file, "model.safetensors.index.json", "training_log.jsonl")
+        for path in weights + [source / name for name in extra]:
             if path.is_file():
                 _link_or_copy(path, staging / path.name)
         config = {**model.config, "auto_map": AUTO_MAP[model.kind]}

@@ -129,6 +129,7 @@ def test_results_and_training_records_travel_with_the_model(folders, results, tm
     (folder / "training_args.json").write_text(json.dumps(record))
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")  # left behind by an older save
     (folder / ".complete.json").write_text("{}")
+    (folder / "training_log.jsonl").write_text('{"step": 10, "loss": 0.09}\n')
     results = tmp_path / "skill-xl.json"
     xl = {"precision": 0.5, "recall": 0.25, "f1": 0.3333, "redundancy": 0.0, "n": 4}
     results.write_text(
@@ -139,6 +140,7 @@ def test_results_and_training_records_travel_with_the_model(folders, results, tm
     assert (output / "eval_results" / "skill-xl.json").read_bytes() == results.read_bytes()
     published = json.loads((output / "training_args.json").read_text())
     assert published["arguments"] == {"data": "pairs.csv"}  # the recipe, not this machine's paths
+    assert (output / "training_log.jsonl").read_text() == (folder / "training_log.jsonl").read_text()
     assert not (output / "pytorch_model.bin").exists() and not (output / ".complete.json").exists()
     assert_no_pickle(output)
     card = ModelCard.load(output / "README.md")
