@@ -426,13 +426,14 @@ def model_flags(model_dirs) -> list[str]:
 def test_cli_reads_a_folder_of_csv_jsonl_and_parquet(tmp_path, model_dirs) -> None:
     folder = tmp_path / "ads"
     folder.mkdir()
-    write_csv(folder / "1.csv", make_ads(3), header=("ad_id", "job", "body"))
+    renamed = [{"ad_id": ad["id"], "job": ad["title"], "body": ad["text"]} for ad in make_ads(3)]
+    write_csv(folder / "1.csv", renamed, header=("ad_id", "job", "body"))
     write_jsonl(folder / "2.jsonl", [{"ad_id": 7, "job": "nurse", "body": "Team work."}, {"body": ""}])
     pq.write_table(pa.Table.from_pylist([{"ad_id": "p", "job": None, "body": "sql"}]), folder / "3.parquet")
     done = cli("batch", str(folder), "--output", str(tmp_path / "out"), "--text-column", "body", "--title-column",
                "job", "--id-column", "ad_id", "--csv", *model_flags(model_dirs))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "5 ads in 1 parts" in done.stderr and "1 rejected" in done.stderr and "complete" in done.stderr
+    assert "5 ads in 1 part under" in done.stderr and "1 rejected" in done.stderr and "complete" in done.stderr
     rows = read_output(tmp_path / "out")
     assert [(Path(r["source"]).name, r["row"], r["id"], r["title"]) for r in rows] == [
         ("1.csv", 1, "ad-0", "python developer"),
@@ -471,18 +472,18 @@ def many_ads(tmp_path_factory, model_dirs) -> tuple[Path, Path]:
     source = write_csv(folder / "ads.csv", make_ads(300))
     with source.open("a", encoding="utf-8") as handle:
         handle.write("bad-1,too few\nbad-2,nurse,\n,,   \n")
-    done = cli("batch", str(source), "--output", str(folder / "reference"), "--part-size", "20", "--id-column", "id",
-               "--csv", "-q", *model_flags(model_dirs))  # fmt: skip
+    done = cli("-q", "batch", str(source), "--output", str(folder / "reference"), "--part-size", "20", "--id-column",
+               "id", "--csv", *model_flags(model_dirs))  # fmt: skip
     assert done.returncode == 0, done.stderr
     return source, folder / "reference"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_cli_interrupted_for_real_then_rerun_equals_an_uninterrupted_run(tmp_path, many_ads, model_dirs, signum):
     source, reference = many_ads
     output = tmp_path / "out"
-    command = [*CLI, "batch", str(source), "--output", str(output), "--part-size", "20", "--id-column", "id",
-               "--csv", "-q", *model_flags(model_dirs)]  # fmt: skip
+    command = [*CLI, "-q", "batch", str(source), "--output", str(output), "--part-size", "20", "--id-column", "id",
+               "--csv", *model_flags(model_dirs)]  # fmt: skip
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     parts: list[str] = []
