@@ -161,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     pairs.add_argument("--min-skills", type=int, default=1, help="skip ads with fewer skills (default 1)")
     pairs.add_argument("--limit", type=int, help="use at most this many ads")
     pairs.set_defaults(handler=_cmd_jobbert_pairs)
+    _add_batch_command(commands)
     _add_push_command(commands)
 
     demo = commands.add_parser("demo", help="serve the web demo (Gradio): skill extraction, job titles, batch files")
@@ -596,6 +597,119 @@ def _cmd_jobbert_pairs(args: argparse.Namespace) -> int:
         f"wrote {stats['pairs']} pairs to {args.output} from {stats['ads']} ads; skipped: "
         f"{stats['empty_title']} without a title, {stats['empty_text']} without text, "
         f"{stats['too_few_skills']} with fewer than {args.min_skills} skills",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _add_batch_command(commands) -> None:
+    from .backends import BACKENDS
+
+    batch = commands.add_parser(
+        "batch",
+        help="job ads (CSV/TSV/JSONL/Parquet files, folders or globs) -> skills and occupations per ad, as Parquet "
+        "parts; streaming and resumable",
+        description="Annotates every ad with ConTeXT-match skills (scores, evidence) and the JobBERT occupation of "
+        "its title. Run the same command again to resume an interrupted run.",
+    )
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="a file, a folder (all its files) or a glob")
+    batch.add_argument("--output", required=True, type=Path, help="output folder (parquet/, rejects.jsonl, ...)")
+    batch.add_argument("--text-column", default="text", help="column with the ad text (default text)")
+    batch.add_argument("--title-column", help="column with the job title (default: title, when the file has one)")
+    batch.add_argument("--id-column", help="column with your ad id, copied to the output's id column")
+    batch.add_argument("--format", choices=["csv", "tsv", "jsonl", "parquet"], help="file format (default: suffix)")
+    batch.add_argument("--csv", action="store_true", help="also write each part as CSV (OUT/csv/)")
+    batch.add_argument("--part-size", type=int, default=10_000, help="ads per output part (default 10,000)")
+    batch.add_argument(
+        "--max-chars", type=int, default=1_000_000, help="longer texts are rejected (default 1,000,000 characters)"
+    )
+    batch.add_argument("--limit", type=int, help="stop after this many input rows (a later run can continue)")
+    batch.add_argument("--overwrite", action="store_true", help="start again, deleting an earlier run in --output")
+    batch.add_argument("--model", help="ConTeXT-match folder or Hub repo id (default: the embedded default)")
+    batch.add_argument("--jobbert-model", help="JobBERT folder or Hub repo id (default: the embedded default)")
+    batch.add_argument("--no-titles", action="store_true", help="skip the occupations (no JobBERT)")
+    batch.add_argument("--threshold", type=float, help="decision threshold (default: the model's calibrated tau)")
+    batch.add_argument("--top-k", type=int, help="at most K skills per ad")
+    batch.add_argument("--no-redundancy-filter", action="store_true", help="keep every skill above the threshold")
+    batch.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
+    batch.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
+    batch.add_argument("--engine", choices=["local", "ray"], default="local", help="this process, or Ray Data")
+    batch.add_argument("--workers", type=int, default=2, help="Ray: model actors (default 2)")
+    batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray: GPUs per actor (default 0: CPU)")
+    batch.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray: CPUs per actor (default 1)")
+    batch.add_argument("--address", help="Ray: cluster address (default: start Ray on this machine)")
+    batch.set_defaults(handler=_cmd_batch)
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .backends import BackendError
+    from .batch import BatchJob, ModelOptions, run_local
+    from .batch_input import BatchError, Columns, check_columns, find_inputs
+
+    for flag, value, least in [("--part-size", args.part_size, 1), ("--max-chars", args.max_chars, 1)]:
+        if value < least:
+            raise UsageError(f"{flag} must be at least {least}")
+    for flag, value in [("--top-k", args.top_k), ("--limit", args.limit), ("--workers", args.workers)]:
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1")
+    if args.engine == "local" and (args.address or args.gpus_per_worker):
+        raise UsageError("--address and --gpus-per-worker are for --engine ray")
+    options = ModelOptions(
+        model=args.model,
+        jobbert_model=None if args.no_titles else args.jobbert_model,
+        titles=not args.no_titles,
+        backend=args.backend,
+        threshold=args.threshold,
+        top_k=args.top_k,
+        redundancy_filter=False if args.no_redundancy_filter else None,
+        batch_size=args.batch_size,
+    )
+    columns = Columns(
+        text=args.text_column,
+        title=args.title_column or "title",
+        id=args.id_column,
+        title_required=args.title_column is not None,
+    )
+    try:
+        files = find_inputs(args.inputs, args.format)
+        check_columns(files, columns, args.format)
+        job = BatchJob(
+            files=files,
+            output=args.output,
+            columns=columns,
+            options=options,
+            format=args.format,
+            max_chars=args.max_chars,
+            part_size=args.part_size,
+            write_csv=args.csv,
+            limit=args.limit,
+        )
+        if args.engine == "ray":
+            from .batch_ray import run_ray
+
+            result = run_ray(
+                job,
+                workers=args.workers,
+                gpus_per_worker=args.gpus_per_worker,
+                cpus_per_worker=args.cpus_per_worker,
+                address=args.address,
+                overwrite=args.overwrite,
+                progress=not args.quiet,
+            )
+        else:
+            result = run_local(job, overwrite=args.overwrite, progress=not args.quiet)
+    except (BatchError, BackendError) as error:
+        raise UsageError(str(error)) from None
+    except KeyboardInterrupt:
+        message = f"interrupted: run the same command again to continue after the last part in {args.output}"
+        print(message, file=sys.stderr)
+        raise
+    state = "complete" if result["complete"] else "not complete (run the same command again to continue)"
+    rate = f" at {result['ads_per_s']:,} ads/s" if result["ads_per_s"] else ""
+    parts = f"{result['parts']} part{'s' * (result['parts'] != 1)}"
+    print(
+        f"{result['ads']:,} ads in {parts} under {args.output / 'parquet'}, {result['rejected']:,} rejected (see "
+        f"{args.output / 'rejects.jsonl'}); {result['records_this_run']:,} rows read in this run{rate}; {state}",
         file=sys.stderr,
     )
     return 0
