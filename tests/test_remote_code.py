@@ -104,7 +104,7 @@ def test_default_model_loads_with_automodel_in_a_process_without_the_project(
 
     assert str(cache_dir()) not in (default_model_dir / "config.json").read_text()  # nothing machine-dependent
     config = json.loads((default_model_dir / "config.json").read_text())
-    assert config["trained"] is False and config["taxonomy"] == "ESCO v1.2 skills" and config["num_skills"] == 13939
+    assert config["trained"] is True and config["taxonomy"] == "ESCO v1.2 skills" and config["num_skills"] == 13939
     assert_same_outputs(default_model, load_in_fresh_process(default_model_dir, tmp_path))
 
 
