@@ -159,12 +159,27 @@ def markdown_table(kind: str, results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(kind: str, results: dict, output: str | Path, stem: str | None = None) -> list[Path]:
-    """``<stem>.json`` and ``<stem>.md`` (the table) in ``output``; returns the paths."""
+def write_results(
+    kind: str, results: dict, output: str | Path, stem: str | None = None, data: Sequence[str | Path] = ()
+) -> list[Path]:
+    """``<stem>.json`` and ``<stem>.md`` (the table) in ``output``; returns the paths.
+
+    ``data`` names the benchmark files or Hub dataset ids that were scored (file names only, no local folders), so a
+    model card built from the JSON can say which split its numbers come from.
+    """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     stem = stem or kind
     json_path, md_path = output / f"{stem}.json", output / f"{stem}.md"
-    json_path.write_text(json.dumps({"kind": kind, "results": results}, indent=2) + "\n", encoding="utf-8")
+    payload = {"kind": kind, "results": results}
+    if data:
+        payload["data"] = [source_name(source) for source in data]
+    json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     md_path.write_text(markdown_table(kind, results), encoding="utf-8")
     return [json_path, md_path]
+
+
+def source_name(source: str | Path) -> str:
+    """A benchmark file's name, or a Hub dataset id as it is (``org/name``)."""
+    text = str(source)
+    return text if not Path(text).exists() and text.count("/") == 1 else Path(text).name

@@ -429,7 +429,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             results = benchmarks.skill_xl(model, args.data, args.threshold)
     if args.output is not None:
-        for path in benchmarks.write_results(args.benchmark, results, args.output):
+        data = {"skill-extraction": "annotations", "skill-xl": "data", "job-normalization": "titles"}[args.benchmark]
+        sources = getattr(args, data)
+        sources = sources if isinstance(sources, list) else [sources]
+        for path in benchmarks.write_results(args.benchmark, results, args.output, data=sources):
             logger.info("wrote %s", path)
     if args.json:
         print(json.dumps(_flat(args, results), indent=2))

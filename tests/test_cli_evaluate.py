@@ -234,6 +234,7 @@ def test_skill_extraction_text_output_and_output_folder(contextmatch_dir, data, 
     assert sorted(p.name for p in output.iterdir()) == ["skill-extraction.json", "skill-extraction.md"]
     saved = json.loads((output / "skill-extraction.json").read_text(encoding="utf-8"))
     assert saved["kind"] == "skill-extraction" and list(saved["results"]) == ["house"]
+    assert saved["data"] == [data["house"].name]  # what was scored, without this machine's folders
     assert list(saved["results"]["house"]) == ["contextmatch"]  # the default --scoring
     table = (output / "skill-extraction.md").read_text(encoding="utf-8")
     assert done.stdout == table  # the default output is the Markdown table
