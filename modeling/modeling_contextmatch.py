@@ -166,6 +166,17 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
             pooled_embeddings=mean_pool(hidden, attention_mask),
         )
 
+    def embed_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token vectors (B, L, H) for inference, the one place ``extract``, ``rank`` and ``encode_labels`` run the
+        encoder (a subclass may run another engine here, e.g. an ONNX export). On CUDA an fp32 model runs under
+        bf16 autocast (fp16 where bf16 is unsupported); the scoring that follows is always float32."""
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        if self.device.type != "cuda" or self.encoder.dtype != torch.float32:
+            return self(input_ids, attention_mask).token_embeddings
+        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        with torch.autocast("cuda", dtype=half):
+            return self(input_ids, attention_mask).token_embeddings
+
     @torch.inference_mode()
     def encode_labels(self, labels: Sequence[str], batch_size: int = 128) -> torch.Tensor:
         """Mean-pooled vectors (N, H) of skill labels, as the skill index stores them (float32, on CPU)."""
@@ -180,9 +191,9 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
                 truncation=True,
                 max_length=self.config.label_max_seq_length,
                 return_tensors="pt",
-            ).to(self.device)
-            pooled = self(batch["input_ids"], batch["attention_mask"]).pooled_embeddings
-            out[rows] = pooled.float().cpu()
+            )
+            tokens = self.embed_tokens(batch["input_ids"], batch["attention_mask"]).float()
+            out[rows] = mean_pool(tokens, batch["attention_mask"].to(tokens.device)).cpu()
         return out
 
     # -------------------------------------------------------------------------------------------- skill index
@@ -387,10 +398,10 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
                 attention[r, :n] = 1
                 special[r, :n] = torch.tensor(enc["special_tokens_mask"][i], dtype=torch.bool)
                 offsets[r, :n] = torch.tensor(enc["offset_mapping"][i])
-            out = self(ids.to(self.device), attention.to(self.device))
+            tokens = self.embed_tokens(ids, attention)
             score_mask = attention.bool() if self.config.score_special_tokens else attention.bool() & ~special
             encoded = {
-                "token_embeddings": out.token_embeddings.float(),
+                "token_embeddings": tokens.float(),
                 "score_mask": score_mask.to(self.device),
                 "attention_mask": attention.to(self.device),
             }
