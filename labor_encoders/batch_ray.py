@@ -80,8 +80,12 @@ def run_ray(
     init_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``job`` on Ray Data with ``workers`` model actors; starts Ray here (or joins ``address``) if needed."""
+    import warnings
+
     import ray
 
+    # Ray guesses the annotator's inputs from the one block of file tasks; the read tasks then split them finely
+    warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
     output, remaining = open_output(job, overwrite)
     if output.complete or remaining == 0:
         output.close(complete=output.complete)
