@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--trained", action="store_true", help="the backbone was trained for ConTeXT-match")
     build.set_defaults(handler=_cmd_build)
 
+    from .backends import BACKENDS
+
     extract = commands.add_parser("extract", help="extract skills (with their evidence) from job ads")
     extract.add_argument("texts", nargs="*", metavar="TEXT", help="job ad texts; '-' reads one from standard input")
     extract.add_argument(
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--no-redundancy-filter", action="store_true", help="keep every skill above the threshold")
     extract.add_argument("--batch-size", type=int, default=32)
     extract.add_argument("--json", action="store_true", help="print one JSON list, an object per text")
+    extract.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="inference engine (default torch); onnx and onnx-int8 need `labor-encoders export-onnx` first",
+    )
     extract.set_defaults(handler=_cmd_extract)
 
     jobbert = commands.add_parser(
@@ -102,6 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--model", type=Path, help="JobBERT model folder (default: the embedded default)")
     export.add_argument("--output", required=True, type=Path, help="sentence-transformers folder to write")
     export.set_defaults(handler=_cmd_export_jobbert)
+
+    export_onnx = commands.add_parser(
+        "export-onnx",
+        help="export a ConTeXT-match encoder to ONNX (token vectors kept) for the onnx and onnx-int8 backends",
+    )
+    export_onnx.add_argument("model", nargs="?", type=Path, help="model folder (default: the embedded default)")
+    export_onnx.add_argument(
+        "--output", type=Path, help="copy the model folder here and export into the copy (default: in place)"
+    )
+    export_onnx.add_argument("--int8", action="store_true", help="also write the int8 graph (onnx-int8 backend)")
+    export_onnx.set_defaults(handler=_cmd_export_onnx)
 
     normalize = commands.add_parser("normalize", help="map job titles onto the closest occupations (ESCO by default)")
     normalize.add_argument("titles", nargs="*", metavar="TITLE", help="job titles; '-' reads one title per line")
@@ -291,9 +310,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     texts = _read_texts(args)
     if args.top_k is not None and args.top_k < 1:
         raise UsageError("--top-k must be at least 1")
-    from .build import load_contextmatch, resolve_model_dir
+    from .backends import BackendError, load_extractor
 
-    model = load_contextmatch(resolve_model_dir(args.model))
+    try:
+        model = load_extractor(args.model, args.backend)
+    except BackendError as error:
+        raise UsageError(str(error)) from None
     results = model.extract(
         texts,
         threshold=args.threshold,
@@ -313,6 +335,19 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         for skill in result["skills"]:
             words = "; ".join(e["text"] for e in skill["evidence"])
             print(f"{skill['score']:.3f}  {skill['label']}  <- {words}")
+    return 0
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .build import resolve_model_dir
+    from .onnx_export import ExportError, export_onnx
+
+    try:
+        paths = export_onnx(resolve_model_dir(args.model), output=args.output, int8=args.int8)
+    except ExportError as error:
+        raise UsageError(str(error)) from None
+    for path in paths.values():
+        print(path)
     return 0
 
 
