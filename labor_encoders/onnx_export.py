@@ -7,6 +7,7 @@ tokenizer, the config and the skill index stay where they are in the model folde
 
     <folder>/onnx/model.onnx        fp32, checked with onnx.checker and against PyTorch on a sample batch
     <folder>/onnx/model_int8.onnx   with ``int8=True``: weights int8 per channel, activations quantised at run time
+                                    (each graph keeps its weights beside it in ``<name>.data``)
     <folder>/onnx/export.json       versions, opset, the parity check, the quantisation settings, the source weights
 
 Int8 choice (measured in the README): only the linear layers (MatMuls with a constant weight) are quantised, per
@@ -39,7 +40,6 @@ EXPORT_INFO = "export.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("token_embeddings", "token_mask")
 _SAMPLE = ["Strong knowledge of PostgreSQL, Spark and Airflow; you enjoy mentoring juniors.", "Team player."]
-_PROTOBUF_LIMIT = 1_800_000_000  # bytes of weights above which the graph keeps them in an external data file
 
 
 class ExportError(ValueError):
@@ -49,6 +49,11 @@ class ExportError(ValueError):
 def onnx_path(folder: str | Path, backend: str = "onnx") -> Path:
     """Where ``backend`` (``onnx`` or ``onnx-int8``) expects its graph inside a model folder."""
     return Path(folder) / ONNX_DIR / ONNX_FILES[backend]
+
+
+def data_file(graph: str | Path) -> Path:
+    """The weights file beside a graph (``model.onnx`` -> ``model.onnx.data``)."""
+    return Path(graph).with_name(Path(graph).name + ".data")
 
 
 def export_command(folder: str | Path, backend: str = "onnx") -> str:
@@ -117,11 +122,9 @@ def export_encoder(model, path: str | Path) -> Path:
             output_names=list(OUTPUT_NAMES),
             verbose=False,
         )
-    size = sum(p.numel() * p.element_size() for p in wrapped.parameters())
-    external = size > _PROTOBUF_LIMIT
-    for stale in (path, path.with_name(path.name + ".data")):
+    for stale in (path, data_file(path)):
         stale.unlink(missing_ok=True)
-    program.save(str(path), external_data=external)
+    program.save(str(path), external_data=True)  # onnxruntime maps the weights file: a lower peak RSS than protobuf
     onnx.checker.check_model(str(path), full_check=False)
     logger.info("exported %s in %.0f s", path, time.perf_counter() - start)
     return path
@@ -145,7 +148,8 @@ def quantize_int8(source: str | Path, path: str | Path, config) -> Path:
     keep = down_projections(source, config.encoder_config.intermediate_size, config.hidden_size)
     if not keep:
         raise ExportError(f"{source}: found no feed-forward down-projection to keep in float32; cannot quantise")
-    path.unlink(missing_ok=True)
+    for stale in (path, data_file(path)):
+        stale.unlink(missing_ok=True)
     start = time.perf_counter()
     with quiet_exporters():
         quantize_dynamic(
@@ -156,7 +160,7 @@ def quantize_int8(source: str | Path, path: str | Path, config) -> Path:
             op_types_to_quantize=INT8_SETTINGS["op_types_to_quantize"],
             nodes_to_exclude=keep,
             extra_options=dict(INT8_SETTINGS["extra_options"]),
-            use_external_data_format=source.with_name(source.name + ".data").exists(),
+            use_external_data_format=True,
         )
     logger.info(
         "quantised %s to int8 in %.0f s (%d down-projections kept float32)",

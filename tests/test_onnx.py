@@ -35,6 +35,12 @@ def exported(request, tmp_path_factory, tiny_tokenizer):
     return model, folder
 
 
+@pytest.fixture
+def bert_model(tiny_tokenizer):
+    """One tiny model for the tests of files, errors and the CLI (the kinds are covered by ``exported``)."""
+    return make_tiny_model(tiny_tokenizer, "bert")
+
+
 def _session(path) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
@@ -124,8 +130,8 @@ def test_int8_runs_and_ranks_close_to_pytorch(exported) -> None:
     assert (exact.indices[:, 0] == quantised.indices[:, 0]).float().mean() >= 2 / 3
 
 
-def test_a_folder_without_onnx_files_names_the_command_that_writes_them(tiny_model, tmp_path) -> None:
-    folder = save_model(tiny_model, tmp_path / "plain")
+def test_a_folder_without_onnx_files_names_the_command_that_writes_them(bert_model, tmp_path) -> None:
+    folder = save_model(bert_model, tmp_path / "plain")
     with pytest.raises(BackendError, match=r"labor-encoders export-onnx .*plain`"):
         load_extractor(folder, "onnx")
     with pytest.raises(BackendError, match=r"model_int8.onnx is missing.*export-onnx .*plain --int8"):
@@ -136,33 +142,33 @@ def test_a_folder_without_onnx_files_names_the_command_that_writes_them(tiny_mod
         load_extractor(tmp_path / "nowhere", "onnx")
 
 
-def test_export_to_another_folder_leaves_the_source_untouched(tiny_model, tmp_path) -> None:
-    source = save_model(tiny_model, tmp_path / "source")
+def test_export_to_another_folder_leaves_the_source_untouched(bert_model, tmp_path) -> None:
+    source = save_model(bert_model, tmp_path / "source")
     before = sorted(p.name for p in source.iterdir())
     export_onnx(source, output=tmp_path / "copy")
     assert sorted(p.name for p in source.iterdir()) == before
     assert onnx_path(tmp_path / "copy").is_file() and not onnx_path(tmp_path / "copy", "onnx-int8").exists()
-    assert load_extractor(tmp_path / "copy", "onnx").extract("python") == tiny_model.extract("python")
+    assert load_extractor(tmp_path / "copy", "onnx").extract("python") == bert_model.extract("python")
 
 
-def test_new_weights_after_the_export_are_reported(tiny_model, tmp_path, caplog) -> None:
-    folder = save_model(tiny_model, tmp_path / "model")
+def test_new_weights_after_the_export_are_reported(bert_model, tmp_path, caplog) -> None:
+    folder = save_model(bert_model, tmp_path / "model")
     export_onnx(folder)
     with caplog.at_level(logging.WARNING, logger="labor_encoders"):
         load_extractor(folder, "onnx")
     assert "changed after the ONNX export" not in caplog.text
     with torch.no_grad():
-        next(tiny_model.encoder.parameters()).add_(0.1)
-    tiny_model.save_pretrained(folder)  # retrained in place: the graph is now stale
+        next(bert_model.encoder.parameters()).add_(0.1)
+    bert_model.save_pretrained(folder)  # retrained in place: the graph is now stale
     with caplog.at_level(logging.WARNING, logger="labor_encoders"):
         load_extractor(folder, "onnx")
     assert "changed after the ONNX export" in caplog.text and "export-onnx" in caplog.text
 
 
-def test_cli_export_onnx_then_extract_with_each_backend(tiny_model, tmp_path, capsys) -> None:
+def test_cli_export_onnx_then_extract_with_each_backend(bert_model, tmp_path, capsys) -> None:
     from labor_encoders.cli import main
 
-    folder = save_model(tiny_model, tmp_path / "model")
+    folder = save_model(bert_model, tmp_path / "model")
     assert main(["-q", "export-onnx", str(folder), "--int8"]) == 0
     assert onnx_path(folder).is_file() and onnx_path(folder, "onnx-int8").is_file()
     capsys.readouterr()
@@ -173,7 +179,7 @@ def test_cli_export_onnx_then_extract_with_each_backend(tiny_model, tmp_path, ca
     assert _without_scores(outputs["onnx"]) == _without_scores(outputs["torch"])
     assert outputs["onnx-int8"][0]["text"] == AD
     empty = tmp_path / "empty"
-    save_model(tiny_model, empty)
+    save_model(bert_model, empty)
     assert main(["-q", "extract", "--model", str(empty), "--backend", "onnx", "python"]) == 2
     assert "labor-encoders export-onnx" in capsys.readouterr().err
 
