@@ -26,6 +26,9 @@ import json
 import logging
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -397,22 +400,62 @@ def open_output(job: BatchJob, overwrite: bool = False) -> tuple[BatchOutput, in
 
 
 def consume(job: BatchJob, output: BatchOutput, results: Iterable[Item], remaining: int | None, progress: bool):
-    """Feed ``results`` (in input order) to ``output`` with a progress bar; commit the end. Returns a summary."""
+    """Feed ``results`` (in input order) to ``output`` with a progress bar; commit the end. Returns a summary.
+
+    Ctrl+C or SIGTERM stops after the result in hand: the ads taken so far are written as a (shorter) part and
+    committed, then :class:`KeyboardInterrupt` is raised. A second Ctrl+C stops at once, losing only what came after
+    the last part (as a kill does).
+    """
     from tqdm import tqdm
 
     started, before = time.perf_counter(), output.records
     total = job.total()
     bar = tqdm(total=total, initial=output.records, unit="ads", desc="batch", disable=not progress, smoothing=0.1)
-    with bar:
+    with bar, _StopRequest() as stop:
         for result in results:
             output.add(result)
             bar.update(1)
             if output.rejected:
                 bar.set_postfix(rejected=output.rejected, refresh=False)
+            if stop.requested:
+                break
+    if stop.requested:
+        output.close(complete=False)
+        raise KeyboardInterrupt
     exhausted = remaining is None or output.records - before < remaining
     output.close(complete=exhausted)
     seconds = time.perf_counter() - started
     return summary(output, output.records - before, seconds)
+
+
+class _StopRequest:
+    """While active (in the main thread), the first SIGINT or SIGTERM only sets ``requested``: a KeyboardInterrupt
+    raised anywhere could be lost (Python ignores exceptions in ``__del__`` methods) or land half-way through a
+    write. The second one raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nstopping after the ads in hand (their part is written); Ctrl+C again stops at once",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def summary(output: BatchOutput, records: int, seconds: float) -> dict[str, Any]:

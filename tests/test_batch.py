@@ -467,19 +467,23 @@ def test_cli_errors_are_clear(tmp_path, args, message) -> None:
 
 @pytest.fixture(scope="module")
 def many_ads(tmp_path_factory, model_dirs) -> tuple[Path, Path]:
-    """300 ads and 3 bad rows in a CSV, with the output of an uninterrupted run."""
+    """600 ads with 3 bad rows after the 150th in a CSV, and the output of an uninterrupted run."""
     folder = tmp_path_factory.mktemp("many")
-    source = write_csv(folder / "ads.csv", make_ads(300))
+    source = write_csv(folder / "ads.csv", make_ads(150))
     with source.open("a", encoding="utf-8") as handle:
         handle.write("bad-1,too few\nbad-2,nurse,\n,,   \n")
+    write_csv(folder / "rest.csv", make_ads(450, 150))
+    with source.open("a", encoding="utf-8") as handle:
+        handle.write((folder / "rest.csv").read_text(encoding="utf-8").split("\n", 1)[1])
     done = cli("-q", "batch", str(source), "--output", str(folder / "reference"), "--part-size", "20", "--id-column",
                "id", "--csv", *model_flags(model_dirs))  # fmt: skip
     assert done.returncode == 0, done.stderr
     return source, folder / "reference"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_cli_interrupted_for_real_then_rerun_equals_an_uninterrupted_run(tmp_path, many_ads, model_dirs, signum):
+    """Ctrl+C and SIGTERM write the ads in hand as a part and stop; SIGKILL loses what came after the last part."""
     source, reference = many_ads
     output = tmp_path / "out"
     command = [*CLI, "-q", "batch", str(source), "--output", str(output), "--part-size", "20", "--id-column", "id",
@@ -488,31 +492,38 @@ def test_cli_interrupted_for_real_then_rerun_equals_an_uninterrupted_run(tmp_pat
     deadline = time.monotonic() + 240
     parts: list[str] = []
     while len(parts) < 2 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
+        time.sleep(0.02)
         try:
             parts = json.loads((output / "state.json").read_text())["parts"]
         except (OSError, ValueError):
             continue
     assert process.poll() is None, f"the run ended before it could be interrupted: {process.communicate()}"
     process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
-    if signum == signal.SIGINT:
-        assert process.returncode == 130 and "run the same command again to continue" in stderr, stderr
-    else:
-        assert process.returncode == -signal.SIGKILL
+    _, stderr = process.communicate(timeout=120)
     state = json.loads((output / "state.json").read_text())
-    assert not state["complete"] and 2 <= len(state["parts"]) < 15
+    assert not state["complete"] and 2 <= len(state["parts"]) < 30
+    if signum == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 130, stderr
+        assert "stopping after the ads in hand" in stderr and "run the same command again to continue" in stderr
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = read_output(output)
-    assert [(row["source"], row["row"]) for row in rows] == [(str(source), n) for n in range(1, 301)]
+    expected_keys = [(str(source), n) for n in [*range(1, 151), *range(154, 604)]]
+    assert [(row["source"], row["row"]) for row in rows] == expected_keys
     assert rows == read_output(reference)
     assert read_rejects(output) == read_rejects(reference)
-    assert [r["reason"] for r in read_rejects(output)] == ["malformed_csv", "empty_text", "empty_text"]
-    for sub in ("parquet", "csv"):
-        assert sorted(os.listdir(output / sub)) == sorted(os.listdir(reference / sub))
-    for name in os.listdir(output / "csv"):
-        assert (output / "csv" / name).read_bytes() == (reference / "csv" / name).read_bytes()
+    assert [(r["row"], r["reason"]) for r in read_rejects(output)] == [
+        (151, "malformed_csv"),
+        (152, "empty_text"),
+        (153, "empty_text"),
+    ]
+    if signum == signal.SIGKILL:  # the same parts; after a graceful stop, one part is shorter
+        assert sorted(os.listdir(output / "csv")) == sorted(os.listdir(reference / "csv"))
+        for name in os.listdir(output / "csv"):
+            assert (output / "csv" / name).read_bytes() == (reference / "csv" / name).read_bytes()
+    assert len(os.listdir(output / "csv")) == len(os.listdir(output / "parquet"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
