@@ -147,16 +147,10 @@ def annotate(items: Sequence[Item], extractor, jobbert, options: ModelOptions) -
 
 
 def _empty_result(item: Item) -> Item:
+    """The item without its text, with no skills and no occupation yet."""
     result = {key: value for key, value in item.items() if key != "text"}
-    return (
-        result
-        | {"skills": [], "skill_labels": [], "skill_ids": [], "skill_scores": []}
-        | {
-            "occupation": None,
-            "occupation_id": None,
-            "occupation_score": None,
-        }
-    )
+    result |= {"skills": [], "skill_labels": [], "skill_ids": [], "skill_scores": []}
+    return result | {"occupation": None, "occupation_id": None, "occupation_score": None}
 
 
 class Annotator:

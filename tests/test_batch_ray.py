@@ -12,6 +12,7 @@ from labor_encoders.batch_input import Columns
 from tests.test_batch import annotator, make_ads, model_dirs, options, read_output, read_rejects, write_csv, write_jsonl
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")  # Ray's own settings, not this code's
 
 __all__ = ["annotator", "model_dirs", "options"]  # the fixtures this module shares with tests/test_batch.py
 
