@@ -10,7 +10,9 @@ Phases, each in its own subprocess (``--phase``) so that its peak RSS (``ru_maxr
 1. ``encode``: bare ``SentenceTransformer(all-mpnet-base-v2).encode`` of the same sentences (as ``extract`` splits
    them), fed ad chunk by ad chunk like the extract runs;
 2. ``speed``, per backend: ``load_extractor(model, backend).extract(ads)`` in chunks of ``--chunk`` ads (as a batch
-   run streams them) after one warm-up chunk: ads/s and sentences/s, load time, RSS after loading and peak;
+   run streams them) after one warm-up chunk: ads/s and sentences/s, load time, RSS after loading and peak.
+   With ``--rounds R`` the corpus is dealt into R parts and each part is timed by (1) and every backend in turn, so
+   that other load on a shared machine falls on all of them alike;
 3. ``quality``, per backend: MRR / RP@5 / RP@10 on HOUSE, TECH and HOUSE + TECH validation with the runner of
    ``labor-encoders evaluate skill-extraction`` (13,896 ESCO v1.1.0 labels); the label vectors are the PyTorch fp32
    ones (cached on disk), for every backend, as a deployed folder carries an index encoded once: only the sentence
@@ -149,6 +151,8 @@ def phase_encode(ads: list[str], args: argparse.Namespace) -> dict[str, Any]:
         "what": f"SentenceTransformer({Path(path).name}).encode",
         "load_s": round(load_s, 2),
         "seconds": round(seconds, 2),
+        "ads": len(ads),
+        "sentences": n,
         "ads_per_s": round(len(ads) / seconds, 3),
         "sentences_per_s": round(n / seconds, 2),
         "load_average": os.getloadavg(),
@@ -179,6 +183,9 @@ def phase_speed(ads: list[str], args: argparse.Namespace) -> dict[str, Any]:
         "backend": args.backend,
         "load_s": round(load_s, 2),
         "seconds": round(seconds, 2),
+        "ads": len(ads),
+        "sentences": stats["sentences"],
+        "skills": found[0],
         "ads_per_s": round(len(ads) / seconds, 3),
         "sentences_per_s": round(stats["sentences"] / seconds, 2),
         "skills_per_ad": round(found[0] / len(ads), 2),
@@ -234,11 +241,43 @@ def run_phase_subprocess(phase: str, args: argparse.Namespace, backend: str | No
         for flag, value in (("--model", args.model), ("--device", args.device), ("--backend", backend)):
             if value:
                 command += [flag, str(value)]
+        if args.rounds > 1:
+            command += ["--rounds", str(args.rounds)]
         for flag, value in extra.items():
             command += [f"--{flag.replace('_', '-')}", str(value)]
         print(f"running {phase} {backend or ''} ...", file=sys.stderr, flush=True)
         subprocess.run(command, cwd=REPO_ROOT, check=True)
         return json.loads(out.read_text(encoding="utf-8"))
+
+
+def timed_rounds(args: argparse.Namespace) -> tuple[dict | None, dict[str, dict]]:
+    """The encode and speed phases, round by round: every round times one part of the corpus (every R-th ad) with
+    each of them in turn, so that other load on the machine falls on all of them alike. Returns the merged figures."""
+    runs: dict[str, list[dict]] = {}
+    names = ([] if "encode" in args.skip else ["encode"]) + ([] if "speed" in args.skip else list(args.backends))
+    for number in range(args.rounds):
+        for name in names:
+            phase, backend = ("encode", None) if name == "encode" else ("speed", name)
+            runs.setdefault(name, []).append(run_phase_subprocess(phase, args, backend, round=number))
+    merged = {name: merge_rounds(parts) for name, parts in runs.items()}
+    return merged.pop("encode", None), merged
+
+
+def merge_rounds(parts: list[dict]) -> dict:
+    """One phase's figures over all rounds: totals, rates over the totals, the highest peak RSS, the mean load time."""
+    total = {key: sum(p[key] for p in parts) for key in ("ads", "sentences", "seconds")}
+    merged = dict(parts[0]) | {key: round(value, 2) for key, value in total.items()}
+    merged["ads_per_s"] = round(total["ads"] / total["seconds"], 3)
+    merged["sentences_per_s"] = round(total["sentences"] / total["seconds"], 2)
+    merged["load_s"] = round(statistics.mean(p["load_s"] for p in parts), 2)
+    merged["rss_mb"] = {key: max(p["rss_mb"][key] for p in parts) for key in parts[0]["rss_mb"]}
+    merged["load_average"] = [p["load_average"] for p in parts]
+    merged["rounds"] = [{"ads": p["ads"], "sentences": p["sentences"], "seconds": p["seconds"]} for p in parts]
+    merged["median_round_sentences_per_s"] = round(statistics.median(p["sentences"] / p["seconds"] for p in parts), 2)
+    if "skills" in parts[0]:
+        merged["skills"] = sum(p["skills"] for p in parts)
+        merged["skills_per_ad"] = round(merged["skills"] / total["ads"], 2)
+    return merged
 
 
 # --------------------------------------------------------------------------------------------------- report
@@ -346,6 +385,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--skip", nargs="*", choices=("encode", "speed", "quality"), default=[], help="phases to skip")
     parser.add_argument("--chunk", type=int, default=100, help="ads per extract call (default 100)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="split the corpus in R parts timed in turn by every backend (default 1)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="torch threads and onnxruntime intra-op threads")
     parser.add_argument("--device", default=None, help="torch device for the torch backend and bare encode")
@@ -357,9 +399,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--phase", choices=tuple(PHASES), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--backend", choices=BACKENDS, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--index-file", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if min(args.ads, args.chunk, args.batch_size, args.threads) < 1:
-        parser.error("--ads, --chunk, --batch-size and --threads must be positive")
+    if min(args.ads, args.chunk, args.batch_size, args.threads, args.rounds) < 1:
+        parser.error("--ads, --chunk, --batch-size, --threads and --rounds must be positive")
     return args
 
 
@@ -372,6 +415,7 @@ def main(argv: list[str] | None = None) -> None:
         ads = (
             [] if args.phase == "quality" else synthetic_ads(args.ads, args.seed, Path(args.data), Path(args.skill_xl))
         )
+        ads = ads[args.round :: args.rounds]
         result = PHASES[args.phase](ads, args)
         if args.output:
             write_json(result, args.output)
@@ -390,8 +434,7 @@ def main(argv: list[str] | None = None) -> None:
             export_onnx(args.model, output=target, int8="onnx-int8" in args.backends)
             args.model = str(target)
         stats = corpus_stats(synthetic_ads(args.ads, args.seed, Path(args.data), Path(args.skill_xl)))
-        encode = None if "encode" in args.skip else run_phase_subprocess("encode", args)
-        speed = {} if "speed" in args.skip else {b: run_phase_subprocess("speed", args, b) for b in args.backends}
+        encode, speed = timed_rounds(args)
         quality: dict[str, Any] = {}
         if "quality" not in args.skip:
             order = ["torch", *[b for b in args.backends if b != "torch"]]  # torch first: it writes the label index
