@@ -340,18 +340,18 @@ def format_table(summary: dict) -> str:
         f"machine: {m['cpu_count']} CPUs ({m['processor']}), torch {m['torch']}, onnxruntime {m['onnxruntime']}, "
         f"{m['threads']} threads, batch {m['batch_size']}, chunks of {m['chunk_ads']} ads, device {m['device']}",
         "",
-        f"{'what':<34}{'ads/s':>9}{'sent/s':>9}{'vs encode':>11}{'vs torch':>10}{'load s':>8}{'peak RSS MB':>13}"
+        f"{'what':<46}{'ads/s':>9}{'sent/s':>9}{'vs encode':>11}{'vs torch':>10}{'load s':>8}{'peak RSS MB':>13}"
         f"{'MRR':>8}{'RP@5':>8}{'RP@10':>8}{'agree':>7}",
     ]
     encode = summary["encode"]
     if encode:
         lines.append(
-            f"{encode['what']:<34}{encode['ads_per_s']:>9.2f}{encode['sentences_per_s']:>9.1f}{1.0:>11.2f}"
+            f"{encode['what']:<46}{encode['ads_per_s']:>9.2f}{encode['sentences_per_s']:>9.1f}{1.0:>11.2f}"
             f"{'':>10}{encode['load_s']:>8.1f}{encode['rss_mb']['peak']:>13.0f}"
         )
     for backend, row in summary["backends"].items():
         s, q = row.get("speed"), row.get("ranking", {}).get("house+tech")
-        line = f"{'extract, ' + backend:<34}"
+        line = f"{'extract, ' + backend:<46}"
         line += (
             f"{s['ads_per_s']:>9.2f}{s['sentences_per_s']:>9.1f}{row.get('vs_bare_encode', float('nan')):>11.2f}"
             f"{row.get('vs_torch', float('nan')):>10.2f}{s['load_s']:>8.1f}{s['rss_mb']['peak']:>13.0f}"
