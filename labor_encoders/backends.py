@@ -9,8 +9,8 @@ scores and evidence), so the CLI's ``extract`` and ``batch`` commands take ``--b
   tokenisation, windows, scoring, redundancy filter and evidence code) with the encoder replaced by an onnxruntime
   session over ``<folder>/onnx/model.onnx`` or ``model_int8.onnx``. The encoder's PyTorch weights are never
   loaded: only the config, the tokenizer, the skill labels and the skill vectors (read alone from the safetensors
-  file). The graphs are written once by ``labor-encoders export-onnx FOLDER [--int8]``; a folder without them is an error
-  that names that command (an export loads the PyTorch weights and takes about a minute for all-mpnet-base-v2, too
+  file). The graphs are written once by ``labor-encoders export-onnx FOLDER [--int8]``; a folder without them is an
+  error that names that command (an export loads the PyTorch weights and takes about a minute for all-mpnet-base-v2, too
   much to do silently inside a batch run).
 """
 

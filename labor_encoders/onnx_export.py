@@ -206,11 +206,13 @@ def quiet_exporters() -> Iterator[None]:
 
 
 def session_options(threads: int | None = None):
-    """onnxruntime session options: intra-op threads = the cores this process may use (or ``threads``)."""
+    """onnxruntime session options: intra-op threads = ``threads``, else ``OMP_NUM_THREADS`` (which Ray sets to each
+    actor's CPUs, and PyTorch also follows), else the cores this process may use."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or available_cores()
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    options.intra_op_num_threads = threads or (int(omp) if omp.isdigit() and int(omp) > 0 else available_cores())
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     return options
 

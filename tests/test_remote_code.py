@@ -31,7 +31,9 @@ sys.meta_path.insert(0, Block())
 sys.path = [p for p in sys.path if p not in ("", ".", {repo!r})]
 """
 # Runs in a fresh interpreter, in an empty working directory, with every project package blocked from import.
-LOADER = BLOCK_PROJECT + """try:
+LOADER = (
+    BLOCK_PROJECT
+    + """try:
     import labor_encoders
     sys.exit("the project is importable: the test proves nothing")
 except ImportError:
@@ -40,6 +42,7 @@ from transformers import AutoModel
 model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
 texts = json.loads(sys.argv[2])
 """
+)
 CONTEXTMATCH_OUTPUTS = """
 ranking = model.rank(texts, top_k=5)
 print(json.dumps({"class": type(model).__module__, "values": ranking.values.tolist(),
