@@ -30,11 +30,14 @@ from tests.test_remote_code import BLOCK_PROJECT, MODELING, PROJECT_PACKAGES
 SPACE = REPO / "space"
 CLI = [sys.executable, "-m", "labor_encoders.cli"]
 # Runs app.py as the Space does (python app.py), with every project package blocked from import.
-RUN_APP = BLOCK_PROJECT + """
+RUN_APP = (
+    BLOCK_PROJECT
+    + """
 import runpy
 sys.path.insert(0, ".")
 runpy.run_path("app.py", run_name="__main__")
 """
+)
 
 
 def free_port() -> int:
