@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -338,7 +339,7 @@ def test_the_setup_trains_the_default_from_its_recipe_resumes_and_retrains_when_
     # an earlier setup stopped after its checkpoint at step 2: no model yet, only the checkpoint and the log
     run([PYTHON, "-m", "training.train_contextmatch", "--config", str(recipe), "--output_dir", str(work)])
     for leftover in (work / "model", work / "checkpoints" / "step-4"):
-        subprocess.run(["rm", "-r", str(leftover)], check=True)
+        shutil.rmtree(leftover)
     log = work / "training_log.jsonl"
     log.write_text("".join(log.read_text().splitlines(keepends=True)[:2]))
 
