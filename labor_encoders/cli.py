@@ -120,6 +120,19 @@ def _parser() -> argparse.ArgumentParser:
         "--output", type=Path, help="copy the model folder here and export into the copy (default: in place)"
     )
     export_onnx.add_argument("--int8", action="store_true", help="also write the int8 graph (onnx-int8 backend)")
+    export_onnx.add_argument(
+        "--calibration",
+        type=Path,
+        help="with --int8: a UTF-8 text file, one text a line (e.g. sentences of your ads), on which the outlier "
+        "channels are found (default: 512 ESCO skill descriptions)",
+    )
+    export_onnx.add_argument(
+        "--outlier-channels",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --int8: input channels per linear layer kept float32 (default 4)",
+    )
     export_onnx.set_defaults(handler=_cmd_export_onnx)
 
     normalize = commands.add_parser("normalize", help="map job titles onto the closest occupations (ESCO by default)")
@@ -342,8 +355,16 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     from .build import resolve_model_dir
     from .onnx_export import ExportError, export_onnx
 
+    if not args.int8 and (args.calibration or args.outlier_channels is not None):
+        raise UsageError("--calibration and --outlier-channels set up the int8 graph: add --int8")
     try:
-        paths = export_onnx(resolve_model_dir(args.model), output=args.output, int8=args.int8)
+        paths = export_onnx(
+            resolve_model_dir(args.model),
+            output=args.output,
+            int8=args.int8,
+            calibration=args.calibration,
+            outlier_channels=args.outlier_channels,
+        )
     except ExportError as error:
         raise UsageError(str(error)) from None
     for path in paths.values():

@@ -1,8 +1,8 @@
 """ONNX export (token vectors kept) and the onnx / onnx-int8 backends, checked against the PyTorch model.
 
-Tiny BERT and MPNet models are exported in-process into temporary folders; one ``real_weights`` test exports the
-embedded default model (a copy in a temporary folder: the user cache is never written) and checks fp32 parity on
-SkillSpan validation sentences read in place from ``../shared/data``.
+Tiny BERT and MPNet models are exported in-process into temporary folders. The ``real_weights`` tests export the
+embedded default model, fp32 and int8 (a copy in a temporary folder: the user cache is never written), and check fp32
+parity and int8 fidelity and ranking on benchmark files read in place from ``../shared/data``.
 """
 
 from __future__ import annotations
@@ -184,17 +184,22 @@ def test_cli_export_onnx_then_extract_with_each_backend(bert_model, tmp_path, ca
     assert "labor-encoders export-onnx" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def real_export(default_model_dir, tmp_path_factory):
+    """The embedded default exported, fp32 and int8, into a temporary copy (the user cache is never written)."""
+    folder = tmp_path_factory.mktemp("real-onnx") / "model"
+    export_onnx(default_model_dir, output=folder, int8=True)
+    return folder
+
+
 @pytest.mark.real_weights
-def test_real_model_export_matches_pytorch_on_validation_sentences(default_model_dir, shared_data, tmp_path) -> None:
+def test_real_model_export_matches_pytorch_on_validation_sentences(real_export, default_model, shared_data) -> None:
     """The embedded default, exported into a temporary copy: fp32 token vectors within 1e-4 and the same extraction
     on SkillSpan validation sentences."""
-    from labor_encoders.build import load_contextmatch
-
     with (shared_data / "skillspan-esco" / "tech_validation_annotations.csv").open(encoding="utf-8") as f:
         sentences = list(dict.fromkeys(row["sentence"].strip() for row in csv.DictReader(f)))[:12]
-    export_onnx(default_model_dir, output=tmp_path / "model")
-    model = load_contextmatch(tmp_path / "model")
-    backend = load_extractor(tmp_path / "model", "onnx")
+    model = default_model
+    backend = load_extractor(real_export, "onnx")
     batch = model.tokenizer(sentences, padding=True, return_tensors="pt")
     with torch.inference_mode():
         expected = model(batch["input_ids"], batch["attention_mask"]).token_embeddings
@@ -204,3 +209,40 @@ def test_real_model_export_matches_pytorch_on_validation_sentences(default_model
     expected_results, results = model.extract(sentences), backend.extract(sentences)
     assert _without_scores(results) == _without_scores(expected_results)
     assert sum(len(r["skills"]) for r in results) > 0
+
+
+@pytest.mark.real_weights
+def test_real_model_int8_keeps_the_token_vectors_and_the_ranking(real_export, default_model, shared_data) -> None:
+    """Int8 with the outlier split, on text it was not calibrated on (its calibration texts are ESCO descriptions):
+    token vectors on Skill-XL development sentences, and the ranking of the 13,896 benchmark labels on HOUSE + TECH
+    validation (label vectors from PyTorch, as a deployed folder carries them) within a point of PyTorch's."""
+    import copy
+
+    from evaluation.benchmarks import with_benchmark_index
+    from evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
+
+    info = json.loads((real_export / "onnx" / "export.json").read_text())["int8"]
+    assert info["split_layers"] >= 24 and info["min_token_cosine"] > 0.99
+    backend = load_extractor(real_export, "onnx-int8")
+    with (shared_data / "skill-xl" / "development_a.csv").open(encoding="utf-8", newline="") as f:
+        sentences = list(dict.fromkeys(row["sentence"].strip() for row in csv.DictReader(f) if row["sentence"].strip()))
+    found = []
+    for start in range(0, 256, 32):
+        batch = default_model.tokenizer(sentences[start : start + 32], padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            expected = default_model(batch["input_ids"], batch["attention_mask"]).token_embeddings
+        got = backend.embed_tokens(batch["input_ids"], batch["attention_mask"])
+        real = batch["attention_mask"].bool()
+        found.append(torch.nn.functional.cosine_similarity(got[real], expected[real], dim=-1))
+    cosine = torch.cat(found)
+    assert cosine.mean() > 0.99 and cosine.quantile(0.01) > 0.98  # measured 0.997 and 0.994
+
+    labels = shared_data / "skillspan-esco" / "skills_en_label.txt"
+    exact = with_benchmark_index(copy.deepcopy(default_model), labels)
+    backend.set_skill_index(exact.skill_labels, embeddings=exact.skill_embeddings, taxonomy=labels.name)
+    files = [shared_data / "skillspan-esco" / f"{split}_validation_annotations.csv" for split in ("house", "tech")]
+    examples = load_skillspan(files, read_labels(labels))
+    with torch.inference_mode():
+        reference, quantised = evaluate_ranking(exact, examples), evaluate_ranking(backend, examples)
+    assert quantised["mrr"] >= reference["mrr"] - 0.01
+    assert quantised["rp@5"] >= reference["rp@5"] - 1.5 and quantised["rp@10"] >= reference["rp@10"] - 1.5
