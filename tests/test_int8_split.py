@@ -17,7 +17,7 @@ import torch
 
 from labor_encoders import int8_split
 from labor_encoders.build import save_model
-from labor_encoders.onnx_export import onnx_path
+from labor_encoders.onnx_export import onnx_path, quiet_exporters
 from tests.conftest import WORDS, make_tiny_model
 
 SENTENCES = [
@@ -150,7 +150,7 @@ def test_the_split_keeps_int8_faithful_where_plain_quantisation_is_not(tmp_path)
     errors = {}
     for name, module in {"plain": layer, "split": split}.items():
         graph = tmp_path / f"{name}.onnx"
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), quiet_exporters():
             torch.onnx.export(module, (x,), dynamo=True, input_names=["x"]).save(str(graph))
         quantised = tmp_path / f"{name}_int8.onnx"
         keep = int8_split.float32_products(onnx.load(str(graph)).graph)
