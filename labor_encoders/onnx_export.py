@@ -152,7 +152,7 @@ INT8_SETTINGS: dict[str, Any] = {
 }
 
 
-def quantize_int8(model, path: str | Path, texts: list[str], outlier_channels: int = 4) -> tuple[Path, dict[str, Any]]:
+def quantize_int8(model, path: str | Path, texts: list[str], outlier_channels: int) -> tuple[Path, dict[str, Any]]:
     """The int8 graph of ``model``'s encoder at ``path``: its linear layers split around their ``outlier_channels``
     widest input channels (found on the calibration ``texts``), exported, then quantised (see the module docstring).
     Returns the path and what the split used, for ``export.json``."""
