@@ -219,13 +219,13 @@ def test_real_model_int8_keeps_the_token_vectors_and_the_ranking(real_export, de
     import copy
 
     from evaluation.benchmarks import with_benchmark_index
+    from evaluation.int8_fidelity import skill_xl_sentences
     from evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
 
     info = json.loads((real_export / "onnx" / "export.json").read_text())["int8"]
     assert info["split_layers"] >= 24 and info["min_token_cosine"] > 0.99
     backend = load_extractor(real_export, "onnx-int8")
-    with (shared_data / "skill-xl" / "development_a.csv").open(encoding="utf-8", newline="") as f:
-        sentences = list(dict.fromkeys(row["sentence"].strip() for row in csv.DictReader(f) if row["sentence"].strip()))
+    sentences = skill_xl_sentences(shared_data / "skill-xl" / "development_a.csv", 256)  # as the README's figures
     found = []
     for start in range(0, 256, 32):
         batch = default_model.tokenizer(sentences[start : start + 32], padding=True, return_tensors="pt")
