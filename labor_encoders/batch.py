@@ -16,12 +16,17 @@ The output folder::
 A part is written to a temporary name and renamed; ``state.json`` is replaced after it, and that replacement is the
 commit. A run killed at any moment (Ctrl+C, SIGKILL, a lost machine) therefore restarts, with the same command,
 from the last committed part: parts after it are deleted, the rejects file is cut back to its committed length and
-the inputs are read again from the committed position, so no row is duplicated or lost.
+the inputs are read again from the committed position, so no row is duplicated or lost. A write that fails (a full
+disk, a folder turned read-only) stops the run with :class:`OutputWriteError` and leaves the last commit as it was.
+
+One run writes a folder at a time: both engines hold :func:`labor_encoders.locking.output_lock` on it (the lock file
+``.OUT.lock`` is beside the folder, not in it) from before ``state.json`` is read until the run ends.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import logging
 import os
@@ -31,12 +36,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from .batch_input import MAX_CHARS, BatchError, Columns, Item, count_records, file_format, read_items
+from .locking import output_lock
 
 logger = logging.getLogger(__name__)
 
@@ -234,11 +241,28 @@ class BatchJob:
         return total if self.limit is None else min(total, self.limit)
 
 
+class OutputWriteError(BatchError):
+    """Writing the output failed (no space left, a read-only folder, ...); the last commit is intact."""
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 class BatchOutput:
     """The output folder of a job: Parquet (and CSV) parts, the rejects file and the committed state."""
 
     def __init__(self, job: BatchJob, overwrite: bool = False) -> None:
         self.job = job
+        self.folder = job.output
+        self.state: dict[str, Any] = {"parts": []}
+        self._rejects = None
+        try:
+            self._open(job, overwrite)
+        except OSError as error:
+            raise self._write_failed(error, "state.json") from None
+
+    def _open(self, job: BatchJob, overwrite: bool) -> None:
         self.folder = job.output
         self.parts_dir = self.folder / "parquet"
         self.csv_dir = self.folder / "csv"
@@ -280,7 +304,10 @@ class BatchOutput:
         """Take the next result in input order: a reject goes to the rejects file, an ad to the current part."""
         if result["reason"] is not None:
             line = {key: result.get(key) for key in REJECT_COLUMNS}
-            self._rejects.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace"))
+            try:
+                self._rejects.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace"))
+            except OSError as error:
+                raise self._write_failed(error, "rejects.jsonl") from None
             self.rejected += 1
         else:
             self.rows.append({key: result[key] for key in OUTPUT_COLUMNS})
@@ -291,7 +318,13 @@ class BatchOutput:
 
     def flush(self, complete: bool = False) -> None:
         """Write the rows taken since the last part as a new part, then commit (also with no rows, to record a
-        position or the end)."""
+        position or the end). A failed write raises :class:`OutputWriteError`; the last commit stays as it was."""
+        try:
+            self._flush(complete)
+        except OSError as error:
+            raise self._write_failed(error, f"part-{len(self.state['parts']):05d}") from None
+
+    def _flush(self, complete: bool) -> None:
         if self.rows:
             name = f"part-{len(self.state['parts']):05d}"
             _write_atomically(self.parts_dir / f"{name}.parquet", lambda path: _write_parquet(self.rows, path))
@@ -309,6 +342,23 @@ class BatchOutput:
     def close(self, complete: bool) -> None:
         self.flush(complete)
         self._rejects.close()
+
+    def _write_failed(self, error: OSError, what: str) -> OutputWriteError:
+        """The error that stops the run; the rejects file is closed without its unwritten buffer."""
+        if self._rejects is not None:
+            with suppress(OSError):
+                self._rejects.close()  # closes the file even when flushing its buffer fails
+        committed = len(self.state["parts"])
+        intact = f"the {committed} committed part{'s' * (committed != 1)} and state.json are intact"
+        if error.errno in _NO_SPACE:
+            cause, fix = "no space left on device", "free space"
+        elif error.errno in _READ_ONLY:
+            cause, fix = f"the folder is read-only ({error.strerror})", "make it writable"
+        else:
+            cause, fix = error.strerror or str(error), "fix that"
+        return OutputWriteError(
+            f"{cause} while writing {what} in {self.folder}; {intact}; {fix} and run the same command again to resume"
+        )
 
     def _read_state(self) -> dict[str, Any] | None:
         if not self.state_path.is_file():
@@ -346,10 +396,15 @@ class BatchOutput:
 def _write_atomically(path: Path, write) -> None:
     """``write(tmp)`` beside ``path``, flushed to disk, then renamed over it: a reader sees all of it or nothing."""
     tmp = path.with_name(f".tmp-{path.name}")
-    write(tmp)
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):  # give the space back at once (a rerun would delete it anyway)
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_parquet(rows: list[Item], path: Path) -> None:
@@ -473,6 +528,11 @@ def run_local(
 
     ``annotator`` defaults to ``Annotator.load(job.options)``; pass one to reuse models already loaded.
     """
+    with output_lock(job.output, "labor-encoders batch"):
+        return _run_local(job, overwrite, progress, annotator)
+
+
+def _run_local(job: BatchJob, overwrite: bool, progress: bool, annotator: Annotator | None) -> dict[str, Any]:
     output, remaining = open_output(job, overwrite)
     if output.complete:
         output.close(complete=True)

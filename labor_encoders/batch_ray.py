@@ -37,6 +37,7 @@ from .batch import (
     summary,
 )
 from .batch_input import Columns, item_schema, read_items
+from .locking import output_lock
 
 READ_BLOCK = ADS_PER_CALL  # items per block a read task hands on: small blocks spread over all the actors
 
@@ -79,7 +80,14 @@ def run_ray(
     progress: bool = True,
     init_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``job`` on Ray Data with ``workers`` model actors; starts Ray here (or joins ``address``) if needed."""
+    """Run ``job`` on Ray Data with ``workers`` model actors; starts Ray here (or joins ``address``) if needed.
+
+    The driver holds the output's lock (:func:`output_lock`) for the whole run."""
+    with output_lock(job.output, "labor-encoders batch --engine ray"):
+        return _run_ray(job, workers, gpus_per_worker, cpus_per_worker, address, overwrite, progress, init_kwargs)
+
+
+def _run_ray(job, workers, gpus_per_worker, cpus_per_worker, address, overwrite, progress, init_kwargs):
     import warnings
 
     import ray

@@ -30,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from .assets import AssetError
     from .build import BuildError
+    from .locking import OutputLocked
     from .taxonomy import TaxonomyError
 
     try:
         return args.handler(args)
-    except (UsageError, AssetError, BuildError, TaxonomyError, DataError) as error:
+    except (UsageError, AssetError, BuildError, TaxonomyError, DataError, OutputLocked) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
