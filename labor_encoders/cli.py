@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .locking import output_lock
 
 logger = logging.getLogger("labor_encoders")
 
@@ -292,15 +293,17 @@ def _cmd_build(args: argparse.Namespace) -> int:
     options = [args.backbone, args.taxonomy, args.threshold, args.max_seq_length, args.trained or None]
     if all(option is None for option in options):  # the embedded default: reuse the setup's build of it
         _load_taxonomy_from_args(args, None, "--taxonomy", lambda: None)
-        print(copy_model(ensure_default_contextmatch(), args.output))
+        with output_lock(args.output, "labor-encoders build"):
+            print(copy_model(ensure_default_contextmatch(), args.output))
         return 0
     taxonomy = _load_taxonomy_from_args(args, args.taxonomy, "--taxonomy", load_esco_skills)
     backbone = args.backbone if args.backbone is not None else ensure_mpnet()
     threshold = ZERO_SHOT_THRESHOLD if args.threshold is None else args.threshold
-    model = build_contextmatch(
-        backbone, taxonomy, threshold=threshold, max_seq_length=args.max_seq_length, trained=args.trained
-    )
-    print(save_model(model, args.output))
+    with output_lock(args.output, "labor-encoders build"):
+        model = build_contextmatch(
+            backbone, taxonomy, threshold=threshold, max_seq_length=args.max_seq_length, trained=args.trained
+        )
+        print(save_model(model, args.output))
     return 0
 
 
@@ -358,14 +361,16 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 
     if not args.int8 and (args.calibration or args.outlier_channels is not None):
         raise UsageError("--calibration and --outlier-channels set up the int8 graph: add --int8")
+    model_dir = resolve_model_dir(args.model)
     try:
-        paths = export_onnx(
-            resolve_model_dir(args.model),
-            output=args.output,
-            int8=args.int8,
-            calibration=args.calibration,
-            outlier_channels=args.outlier_channels,
-        )
+        with output_lock(args.output or model_dir, "labor-encoders export-onnx"):  # the folder the graphs go into
+            paths = export_onnx(
+                model_dir,
+                output=args.output,
+                int8=args.int8,
+                calibration=args.calibration,
+                outlier_channels=args.outlier_channels,
+            )
     except ExportError as error:
         raise UsageError(str(error)) from None
     for path in paths.values():
@@ -383,14 +388,16 @@ def _cmd_build_jobbert(args: argparse.Namespace) -> int:
         raise UsageError("--projection-dim must be at least 1")
     if all(option is None for option in (args.backbone, args.titles, args.projection_dim, args.max_seq_length)):
         _load_taxonomy_from_args(args, None, "--titles", lambda: None)
-        print(copy_model(ensure_default_jobbert(), args.output))
+        with output_lock(args.output, "labor-encoders build-jobbert"):
+            print(copy_model(ensure_default_jobbert(), args.output))
         return 0
     titles = _load_taxonomy_from_args(args, args.titles, "--titles", load_esco_occupations)
     backbone = args.backbone if args.backbone is not None else ensure_mpnet()
-    model = build_jobbert(
-        backbone, titles, projection_dim=args.projection_dim or 1024, max_seq_length=args.max_seq_length
-    )
-    print(save_model(model, args.output))
+    with output_lock(args.output, "labor-encoders build-jobbert"):
+        model = build_jobbert(
+            backbone, titles, projection_dim=args.projection_dim or 1024, max_seq_length=args.max_seq_length
+        )
+        print(save_model(model, args.output))
     return 0
 
 

@@ -124,7 +124,20 @@ def freeze_lower_layers(encoder: nn.Module, layers: int) -> int:
 
 
 def train(task: Task, args: argparse.Namespace) -> Path:
-    """Run the whole training; returns the saved model folder (on every process)."""
+    """Run the whole training; returns the saved model folder (on every process).
+
+    The main process (global rank 0, as ``RANK`` says under ``accelerate launch`` and ``torchrun``) holds the lock
+    of ``--output_dir`` (:func:`labor_encoders.locking.output_lock`): a second run on the same folder stops at once.
+    """
+    if int(os.environ.get("RANK", "0")) != 0:
+        return _train(task, args)
+    from labor_encoders.locking import output_lock
+
+    with output_lock(args.output_dir, f"training ({task.name})"):
+        return _train(task, args)
+
+
+def _train(task: Task, args: argparse.Namespace) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, set_seed
     from transformers import get_linear_schedule_with_warmup
