@@ -170,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", type=Path, help="model folder (default: the embedded default of that kind)")
         sub.add_argument("--json", action="store_true", help="print the results as JSON")
         sub.add_argument("--output", type=Path, help="also write <benchmark>.json and a Markdown table here")
+    _workrb_flags(kinds)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     train = commands.add_parser(
@@ -481,6 +482,8 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from evaluation import benchmarks
 
+    if args.benchmark == "workrb":
+        return _cmd_evaluate_workrb(args)
     if args.benchmark == "job-normalization":
         results = _evaluate_titles(args)
     else:
@@ -502,6 +505,69 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(_flat(args, results), indent=2))
     else:
         print(benchmarks.markdown_table(args.benchmark, results), end="")
+    return 0
+
+
+def _workrb_flags(kinds) -> None:
+    workrb = kinds.add_parser(
+        "workrb", help="WorkRB's tasks and metrics on our models (needs the workrb extra; offline: local files)"
+    )
+    workrb.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["local"],
+        help="house, tech, skill-xl, skillskape, job-normalization, techwolf, melo, mels, skill-similarity, "
+        "job-similarity, skill-normalization, job2skill, skill2job, a WorkRB class name, or local (default: every "
+        "task with local data)",
+    )
+    workrb.add_argument("--model", help="ConTeXT-match folder or Hub id (default: the embedded default)")
+    workrb.add_argument("--jobbert-model", help="JobBERT folder or Hub id (default: the embedded default)")
+    workrb.add_argument("--output", required=True, type=Path, help="WorkRB's results per model, workrb.json, .md")
+    workrb.add_argument("--data", type=Path, help="local benchmark folder (default: ../shared/data)")
+    workrb.add_argument("--hub", action="store_true", help="load every task's data as WorkRB does (online)")
+    workrb.add_argument("--split", choices=["val", "test"], default="val", help="with --hub (default val)")
+    workrb.add_argument(
+        "--skill-labels", type=Path, help="skill targets, one a line, instead of WorkRB's ESCO v1.1.0 list (offline)"
+    )
+    workrb.add_argument(
+        "--keep-duplicate-queries",
+        action="store_true",
+        help="job normalisation: score every title row (the paper) instead of merging equal titles (WorkRB)",
+    )
+    workrb.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def _cmd_evaluate_workrb(args: argparse.Namespace) -> int:
+    try:
+        from . import workrb_tasks
+    except ImportError as error:
+        raise UsageError(f"{error}: install the extra with pip install 'labor-encoders[workrb]'") from error
+    from .workrb_models import ConTeXTMatchWorkRB, JobBERTWorkRB
+
+    tasks, skipped = workrb_tasks.build_tasks(
+        args.tasks, args.data, args.hub, args.split, args.skill_labels, not args.keep_duplicate_queries
+    )
+    for key, reason in skipped.items():
+        logger.warning("warning: WorkRB task %s not run: %s", key, reason)
+    if not tasks:
+        raise UsageError("no WorkRB task can run: " + "; ".join(f"{k}: {why}" for k, why in skipped.items()))
+    models = {
+        "contextmatch": lambda: ConTeXTMatchWorkRB(args.model),
+        "jobbert": lambda: JobBERTWorkRB(args.jobbert_model),
+    }
+    results = workrb_tasks.run(tasks, models, args.output)
+    settings = {
+        "split": args.split,
+        "data": "hub" if args.hub else "local",
+        "skill_labels": args.skill_labels.name if args.skill_labels else None,
+        "merge_duplicate_queries": not args.keep_duplicate_queries,
+    }
+    for path in workrb_tasks.write_results(results, skipped, args.output, settings):
+        logger.info("wrote %s", path)
+    if args.json:
+        print(json.dumps({"results": results, "skipped": skipped}, indent=2))
+    else:
+        print(workrb_tasks.markdown_table(results, skipped), end="")
     return 0
 
 

@@ -37,14 +37,11 @@ def index_key(model: torch.nn.Module, labels: Sequence[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def set_cached_skill_index(
-    model: torch.nn.Module,
-    labels: Sequence[str],
-    ids: Sequence[str] | None = None,
-    taxonomy: str | None = None,
-    folder: str | Path | None = None,
-) -> Path:
-    """``model.set_skill_index(labels, ids)``, reusing vectors encoded before by the same weights; returns the file."""
+def cached_label_embeddings(
+    model: torch.nn.Module, labels: Sequence[str], folder: str | Path | None = None
+) -> tuple[torch.Tensor, Path]:
+    """``model.encode_labels(labels)``, reused from the cache when the same weights encoded them before; returns the
+    vectors and the cache file. Nothing on the model changes."""
     folder = Path(folder) if folder is not None else cache_dir() / "skill-index-cache"
     path = folder / f"{index_key(model, labels)}.safetensors"
     embeddings = None
@@ -60,5 +57,17 @@ def set_cached_skill_index(
         partial = path.with_suffix(".partial")
         save_file({"embeddings": embeddings.contiguous()}, str(partial))
         partial.replace(path)
+    return embeddings, path
+
+
+def set_cached_skill_index(
+    model: torch.nn.Module,
+    labels: Sequence[str],
+    ids: Sequence[str] | None = None,
+    taxonomy: str | None = None,
+    folder: str | Path | None = None,
+) -> Path:
+    """``model.set_skill_index(labels, ids)``, reusing vectors encoded before by the same weights; returns the file."""
+    embeddings, path = cached_label_embeddings(model, labels, folder)
     model.set_skill_index(labels, ids, embeddings=embeddings, taxonomy=taxonomy)
     return path
