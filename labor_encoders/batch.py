@@ -257,10 +257,11 @@ class BatchOutput:
         self.folder = job.output
         self.state: dict[str, Any] = {"parts": []}
         self._rejects = None
+        self._committed = 0  # parts in the state.json on disk
         try:
             self._open(job, overwrite)
         except OSError as error:
-            raise self._write_failed(error, "state.json") from None
+            raise self._write_failed(error, "state.json and rejects.jsonl") from None
 
     def _open(self, job: BatchJob, overwrite: bool) -> None:
         self.folder = job.output
@@ -285,11 +286,12 @@ class BatchOutput:
                 "or start again with --overwrite (or another --output)"
             )
         self.state = state
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._commit()  # first: a folder with a state.json is a batch output folder, whatever fails after it
+        self.parts_dir.mkdir(exist_ok=True)
         if job.write_csv:
-            self.csv_dir.mkdir(parents=True, exist_ok=True)
+            self.csv_dir.mkdir(exist_ok=True)
         self._discard_uncommitted()
-        self._commit()
         self.rows: list[Item] = []
         self.position = dict(state["position"])
         self.records = state["records"]
@@ -319,10 +321,15 @@ class BatchOutput:
     def flush(self, complete: bool = False) -> None:
         """Write the rows taken since the last part as a new part, then commit (also with no rows, to record a
         position or the end). A failed write raises :class:`OutputWriteError`; the last commit stays as it was."""
+        name = f"part-{self._committed:05d}"
+        what = name if self.rows else "state.json"
         try:
             self._flush(complete)
         except OSError as error:
-            raise self._write_failed(error, f"part-{len(self.state['parts']):05d}") from None
+            for path in (self.parts_dir / f"{name}.parquet", self.csv_dir / f"{name}.csv"):
+                with suppress(OSError):  # the part in hand, if it was renamed in place before the commit failed
+                    path.unlink(missing_ok=True)
+            raise self._write_failed(error, what) from None
 
     def _flush(self, complete: bool) -> None:
         if self.rows:
@@ -348,7 +355,7 @@ class BatchOutput:
         if self._rejects is not None:
             with suppress(OSError):
                 self._rejects.close()  # closes the file even when flushing its buffer fails
-        committed = len(self.state["parts"])
+        committed = self._committed
         intact = f"the {committed} committed part{'s' * (committed != 1)} and state.json are intact"
         if error.errno in _NO_SPACE:
             cause, fix = "no space left on device", "free space"
@@ -391,6 +398,7 @@ class BatchOutput:
         self.state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         text = json.dumps(self.state, indent=2) + "\n"
         _write_atomically(self.state_path, lambda path: path.write_text(text))
+        self._committed = len(self.state["parts"])
 
 
 def _write_atomically(path: Path, write) -> None:

@@ -544,6 +544,7 @@ def _cmd_evaluate_workrb(args: argparse.Namespace) -> int:
         raise UsageError(f"{error}: install the extra with pip install 'labor-encoders[workrb]'") from error
     from .workrb_models import ConTeXTMatchWorkRB, JobBERTWorkRB
 
+    workrb_tasks.workrb_logs_to_stderr(logging.WARNING if args.quiet else logging.INFO)
     tasks, skipped = workrb_tasks.build_tasks(
         args.tasks, args.data, args.hub, args.split, args.skill_labels, not args.keep_duplicate_queries
     )

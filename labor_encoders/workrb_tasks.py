@@ -352,6 +352,20 @@ def write_results(results: dict, skipped: dict[str, str], output: str | Path, se
     return [json_path, md_path]
 
 
+def workrb_logs_to_stderr(level: int = logging.INFO) -> None:
+    """WorkRB's loggers print to stdout (one handler per module logger); send them to stderr at ``level``, so that
+    stdout holds only the results."""
+    import sys
+
+    names = [name for name in logging.root.manager.loggerDict if name == "workrb" or name.startswith("workrb.")]
+    for name in names:
+        log = logging.getLogger(name)
+        for handler in log.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+                handler.setStream(sys.stderr)
+            handler.setLevel(max(handler.level, level))
+
+
 def workrb_version() -> str:
     from importlib.metadata import version
 
