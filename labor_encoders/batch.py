@@ -285,7 +285,7 @@ class BatchOutput:
                 f"{self.folder} holds a run with other {', '.join(changed)}: resume it with the same command, "
                 "or start again with --overwrite (or another --output)"
             )
-        self.state = state
+        self.state, self._committed = state, len(state["parts"])
         self.folder.mkdir(parents=True, exist_ok=True)
         self._commit()  # first: a folder with a state.json is a batch output folder, whatever fails after it
         self.parts_dir.mkdir(exist_ok=True)

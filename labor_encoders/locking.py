@@ -69,8 +69,9 @@ def output_lock(folder: str | Path, what: str) -> Iterator[Path]:
         os.close(fd)
     try:
         note = f"pid {os.getpid()}: {what}: {shlex.join(sys.argv)} (since {time.strftime('%Y-%m-%d %H:%M:%S')})\n"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, note.encode("utf-8", "backslashreplace"), 0)
+        with suppress(OSError):  # the note only informs (a full disk may refuse it); the lock is what counts
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, note.encode("utf-8", "backslashreplace"), 0)
         yield path
     finally:
         with suppress(OSError):  # while still locked, so no one locks a file that is going away
