@@ -207,6 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--jobbert-model", type=Path, help="JobBERT folder or Hub repo id (default: the embedded default)"
     )
+    demo.add_argument(
+        "--max-queue", type=int, help="requests that may wait in each tab's queue; one more is turned away"
+    )
+    demo.add_argument(
+        "--concurrency", metavar="GROUP=N,...", help="requests run at once per tab (e.g. extract=2,batch=1)"
+    )
     demo.set_defaults(handler=_cmd_demo)
 
     calibrate = commands.add_parser(
@@ -656,16 +662,20 @@ def _stop_on_signals() -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # job ads can be confidential: no usage pings
     try:
-        from space.app import LAUNCH_OPTIONS, build_demo
+        from space.app import LAUNCH_OPTIONS, InputError, build_demo, queue_limits
     except ImportError as error:
         raise UsageError(f"the demo needs gradio ({error}): pip install 'labor-encoders[space]'") from None
+    try:
+        limits = queue_limits(args.max_queue, args.concurrency)
+    except InputError as error:
+        raise UsageError(f"--max-queue/--concurrency: {error}") from None
     from .build import load_contextmatch, resolve_model_dir
     from .jobbert import load_jobbert, resolve_jobbert_dir
 
     _require_free_port(args.host, args.port)  # before the models load, which takes a while
     contextmatch = load_contextmatch(resolve_model_dir(args.model))
     jobbert = load_jobbert(resolve_jobbert_dir(args.jobbert_model))
-    demo = build_demo(contextmatch, jobbert)
+    demo = build_demo(contextmatch, jobbert, limits=limits)
     try:
         demo.launch(
             server_name=args.host,

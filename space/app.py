@@ -8,6 +8,11 @@ that are passed in, never loaded at import.
 Run it with ``labor-encoders demo`` (the embedded default models), or ``python app.py`` on a Hugging Face Space,
 where ``CONTEXTMATCH_MODEL`` and ``JOBBERT_MODEL`` name the model repositories (or local folders) to load.
 
+Each tab's events form a queue group (:data:`QUEUE_LIMITS`): so many requests run at once, so many wait, and one
+more is turned away at once with a message on the page ("the queue is full, try again in a minute") instead of
+waiting without end. Waiting users see their place in the queue and the expected wait. ``labor-encoders demo
+--max-queue N --concurrency extract=2`` sets the limits; on a Space, ``DEMO_MAX_QUEUE`` and ``DEMO_CONCURRENCY``.
+
 This folder is self-contained: it imports gradio, pandas, matplotlib and, under ``__main__``, transformers; the
 models bring their own code (``trust_remote_code``).
 """
@@ -47,6 +52,13 @@ MAX_FILE_MB = 20
 BATCH_CHUNK = 16  # ads per model call in the batch tab (one progress step)
 KEEP_FILES_S = 3600  # uploads and results are deleted from the server after about this long
 NO_COLUMN = "(none)"
+# queue group: (requests run at once, requests waiting at most); a new tab adds its row and passes **queued(...)
+QUEUE_LIMITS: dict[str, tuple[int, int]] = {
+    "extract": (2, 16),
+    "titles": (4, 32),
+    "columns": (4, 32),
+    "batch": (1, 4),
+}
 TEXT_COLUMNS = ("text", "description", "job_description", "ad", "body", "content")
 TITLE_COLUMNS = ("title", "job_title", "jobtitle", "position", "occupation")
 ID_COLUMNS = ("id", "ad_id", "job_id", "uid")
@@ -550,11 +562,59 @@ def _page_errors(function: Callable) -> Callable:
     return wrapped
 
 
-def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
+def queue_limits(
+    max_queue: int | None = None, concurrency: str | dict[str, int] | None = None
+) -> dict[str, tuple[int, int]]:
+    """:data:`QUEUE_LIMITS` with every group's waiting room set to ``max_queue`` and the runs at once of
+    ``concurrency`` (``{"extract": 2}`` or the text ``"extract=2,batch=1"``); a bad value is an :class:`InputError`."""
+    if isinstance(concurrency, str):
+        pairs = [part.split("=", 1) for part in concurrency.replace(" ", "").split(",") if part]
+        if any(len(pair) != 2 or not pair[1].isdigit() for pair in pairs):
+            raise InputError(f"concurrency {concurrency!r}: write GROUP=N pairs, e.g. extract=2,batch=1")
+        concurrency = {group: int(n) for group, n in pairs}
+    limits = dict(QUEUE_LIMITS)
+    for group, runs in (concurrency or {}).items():
+        if group not in limits:
+            raise InputError(f"no queue group {group!r}; the groups are {', '.join(limits)}")
+        if runs < 1:
+            raise InputError(f"{group}: at least 1 request must run at once")
+        limits[group] = (runs, limits[group][1])
+    if max_queue is not None:
+        if max_queue < 1:
+            raise InputError("the queue must hold at least 1 waiting request")
+        limits = {group: (runs, max_queue) for group, (runs, _) in limits.items()}
+    return limits
+
+
+def waiting(demo: gr.Blocks, group: str) -> int:
+    """Requests of ``group`` waiting in the demo's queue (not the running ones); 0 when gradio does not say."""
+    queues = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", None) or {}
+    queue = queues.get(group)
+    return len(getattr(queue, "queue", ())) if queue is not None else 0
+
+
+def queue_guard(demo: gr.Blocks, group: str, max_waiting: int, inputs: int) -> Callable:
+    """A gradio validator that turns a request away when ``max_waiting`` requests of ``group`` already wait: the
+    message shows on the first input of the page, and an API client gets it as a ValidationError."""
+
+    def guard(*args, **kwargs):
+        if (count := waiting(demo, group)) >= max_waiting:
+            message = f"This tab's queue is full ({count} requests waiting). Please try again in a minute."
+            return [gr.validate(False, message)] + [gr.validate(True, "")] * (inputs - 1)
+        return [gr.validate(True, "")] * inputs
+
+    return guard
+
+
+def build_demo(
+    contextmatch, jobbert, max_words: int = MAX_WORDS, limits: dict[str, tuple[int, int]] | None = None
+) -> gr.Blocks:
     """The page around two loaded models: a ConTeXT-match model (``extract``) and a JobBERT model (``normalize``).
 
-    Each tab's events run in their own concurrency group, so a long batch run never holds up a title lookup.
+    Each tab's events run in their own queue group of ``limits`` (default :data:`QUEUE_LIMITS`), so a long batch
+    run never holds up a title lookup, and a full group turns new requests away with a message.
     """
+    limits = QUEUE_LIMITS if limits is None else limits
     tau = float(getattr(contextmatch.config, "threshold", 0.5))
     use_filter = bool(getattr(contextmatch.config, "redundancy_filter", True))
     skills_taxonomy = getattr(contextmatch.config, "taxonomy", "") or "the skill index"
@@ -609,6 +669,13 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
     examples = [[path.read_text(encoding="utf-8")] for path in EXAMPLES.values()]
     # Uploaded ads and results are deleted from the server after about an hour (job ads can be confidential).
     with gr.Blocks(title="Skills and occupations from job ads", delete_cache=(KEEP_FILES_S // 2, KEEP_FILES_S)) as demo:
+
+        def queued(group: str, inputs: Sequence) -> dict[str, Any]:
+            """The queue options of an event of ``group``: its runs at once and its bounded waiting room."""
+            runs, max_waiting = limits[group]
+            guard = queue_guard(demo, group, max_waiting, len(inputs))
+            return {"concurrency_id": group, "concurrency_limit": runs, "validator": guard, "show_progress": "full"}
+
         gr.Markdown(
             "# Skills and occupations from job ads\n"
             f"**ConTeXT-match** finds the skills of a job ad ({skills_taxonomy}) and shows the words that triggered"
@@ -705,39 +772,21 @@ def build_demo(contextmatch, jobbert, max_words: int = MAX_WORDS) -> gr.Blocks:
                 skills_chart = gr.Plot(label="Most frequent skills", show_label=False, format="png")
                 occupations_chart = gr.Plot(label="Most frequent occupations", show_label=False, format="png")
 
+        extract_inputs = [ad, threshold, top_k, redundancy]
+        outputs = [highlighted, table, chart, notice]
         extract_button.click(
-            on_extract,
-            [ad, threshold, top_k, redundancy],
-            [highlighted, table, chart, notice],
-            api_name="extract",
-            concurrency_id="extract",
-            concurrency_limit=2,
+            on_extract, extract_inputs, outputs, api_name="extract", **queued("extract", extract_inputs)
         )
+        titles_inputs = [titles, title_top_k]
         titles_button.click(
-            on_titles,
-            [titles, title_top_k],
-            [occupations],
-            api_name="normalize",
-            concurrency_id="titles",
-            concurrency_limit=4,
+            on_titles, titles_inputs, [occupations], api_name="normalize", **queued("titles", titles_inputs)
         )
-        upload.upload(
-            on_upload,
-            [upload],
-            [text_column, title_column, id_column, columns_note],
-            api_name="columns",
-            concurrency_id="columns",
-            concurrency_limit=4,
-        )
-        batch_button.click(
-            on_batch,
-            [upload, text_column, title_column, id_column, file_format, threshold],
-            [download, skills_chart, occupations_chart, summary],
-            api_name="batch",
-            concurrency_id="batch",
-            concurrency_limit=1,
-        )
-    demo.queue(max_size=64)
+        outputs = [text_column, title_column, id_column, columns_note]
+        upload.upload(on_upload, [upload], outputs, api_name="columns", **queued("columns", [upload]))
+        batch_inputs = [upload, text_column, title_column, id_column, file_format, threshold]
+        outputs = [download, skills_chart, occupations_chart, summary]
+        batch_button.click(on_batch, batch_inputs, outputs, api_name="batch", **queued("batch", batch_inputs))
+    demo.queue(max_size=sum(max_waiting for _, max_waiting in limits.values()))  # the groups' rooms together
     return demo
 
 
@@ -778,4 +827,6 @@ def load_models(contextmatch_id: str | None = None, jobbert_id: str | None = Non
 
 
 if __name__ == "__main__":
-    build_demo(*load_models()).launch(ssr_mode=False, **LAUNCH_OPTIONS)
+    max_queue = os.environ.get("DEMO_MAX_QUEUE")
+    limits = queue_limits(int(max_queue) if max_queue else None, os.environ.get("DEMO_CONCURRENCY"))
+    build_demo(*load_models(), limits=limits).launch(ssr_mode=False, **LAUNCH_OPTIONS)
