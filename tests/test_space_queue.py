@@ -93,3 +93,19 @@ def test_demo_flags_are_checked_before_the_models_load(flags, message, capsys) -
 
     assert main(["demo", "--model", "/nonexistent", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_load_script_reports_latency_and_turned_away_requests(tiny_tokenizer) -> None:
+    from evaluation.load_demo import run_load
+
+    with pytest.raises(SystemExit, match="loopback"):
+        run_load("http://example.org:7860", 1, 1)
+    limits = queue_limits(1, "extract=1")
+    demo = build_demo(make_tiny_model(tiny_tokenizer, threshold=0.2), make_tiny_jobbert(tiny_tokenizer), limits=limits)
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True, ssr_mode=False)
+    try:
+        report = run_load(demo.local_url, users=6, requests=2, action="extract", max_seconds=60)
+    finally:
+        demo.close()
+    assert report["answered"] + report["turned_away"] + report["unfinished"] == 12 and not report["errors"], report
+    assert report["answered"] >= 2 and report["p50_s"] <= report["p95_s"] <= report["max_s"]
