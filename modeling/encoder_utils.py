@@ -92,24 +92,68 @@ class LabelIndexMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """Load weights, tokenizer and index from a local folder or a Hub repository (corrupt weights and missing
-        or inconsistent index files raise ``OSError`` with the fix)."""
+        """Load weights, tokenizer and index from a local folder or a Hub repository. A tampered or damaged folder
+        raises ``OSError`` with the fix, before any text is processed: another ``model_type`` or an ``auto_map``
+        naming other code in ``config.json``, corrupt or truncated weights, NaN or Inf in them, index vectors that
+        do not fit the config, missing or inconsistent index files."""
         extra = hub_kwargs(kwargs)
+        if kwargs.get("config") is None:
+            config_dict, _ = cls.config_class.get_config_dict(pretrained_model_name_or_path, **extra)
+            check_config_dict(config_dict, cls, pretrained_model_name_or_path)
         try:
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except Exception as error:
-            if "safetensor" in f"{type(error).__name__} {error}".lower():
+            text = f"{type(error).__name__} {error}".lower()
+            if "safetensor" in text:
                 raise OSError(
                     f"the weights in {pretrained_model_name_or_path} are corrupt or truncated ({error}); download or "
                     "rebuild the model folder"
                 ) from error
+            if "mismatch" in text:
+                raise OSError(
+                    f"the weights in {pretrained_model_name_or_path} do not fit its config.json (a tensor of another "
+                    "shape, e.g. index vectors of another count); the folder is inconsistent, rebuild it"
+                ) from error
             raise
+        check_finite(model, pretrained_model_name_or_path)
         rows = getattr(model.config, cls.index_rows)
         if rows:
             name = str(pretrained_model_name_or_path)
             model._load_index_state(load_label_index(name, cls.index_file, rows, ("labels", "ids"), extra))
         model.tokenizer = load_tokenizer(pretrained_model_name_or_path, model.config, extra, cls.model_name)
         return model
+
+
+def check_config_dict(config: dict[str, Any], model_class: type, name: str | os.PathLike) -> None:
+    """Refuse a ``config.json`` of another ``model_type``, or whose ``auto_map`` names code other than this model's
+    own files (another repository's code would run where this model's is expected)."""
+    config_class = model_class.config_class
+    if config.get("model_type") != config_class.model_type:
+        raise OSError(
+            f"{name} holds a model of type {config.get('model_type')!r}, not {config_class.model_type!r}: load it "
+            "with its own class, or check that config.json was not edited"
+        )
+    own = {
+        "AutoConfig": f"{config_class.__module__.rsplit('.', 1)[-1]}.{config_class.__name__}",
+        "AutoModel": f"{model_class.__module__.rsplit('.', 1)[-1]}.{model_class.__name__}",
+    }
+    for auto_class, target in (config.get("auto_map") or {}).items():
+        repo, _, code = str(target).rpartition("--")  # "org/name--module.Class": code of a repository
+        if code != own.get(auto_class) or repo not in ("", str(name)):
+            raise OSError(
+                f"config.json of {name} maps {auto_class} to {target!r}, not to this model's own code "
+                f"({own.get(auto_class, 'no such entry')}); the folder was edited or is not what it claims to be: "
+                "download it again from its repository or rebuild it"
+            )
+
+
+def check_finite(model: nn.Module, name: str | os.PathLike) -> None:
+    """Refuse weights (or index vectors) holding NaN or Inf: they would turn every score into NaN. One pass."""
+    for tensor_name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise OSError(
+                f"the weights in {name} hold NaN or Inf values (in {tensor_name}); download or rebuild the model folder"
+            )
 
 
 def save_label_index(folder: str | os.PathLike, filename: str, index: dict[str, Any]) -> None:

@@ -797,6 +797,35 @@ LAUNCH_OPTIONS = {
 }
 
 
+MODEL_CODE = {  # model_type: the auto_map of a genuine folder (the code files the Space trusts to run)
+    "contextmatch": {
+        "AutoConfig": "configuration_contextmatch.ConTeXTMatchConfig",
+        "AutoModel": "modeling_contextmatch.ConTeXTMatchModel",
+    },
+    "jobbert": {"AutoConfig": "configuration_jobbert.JobBERTConfig", "AutoModel": "modeling_jobbert.JobBERTModel"},
+}
+
+
+def check_model_config(name: str, model_type: str) -> None:
+    """Refuse, before any of its code runs, a model whose ``config.json`` has another ``model_type`` or an
+    ``auto_map`` naming other code than the model's own files (``trust_remote_code`` would run that code)."""
+    from transformers.utils import cached_file
+
+    try:
+        config = json.loads(Path(cached_file(name, "config.json")).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"cannot load the model {name!r}: no readable config.json ({error})") from None
+    if config.get("model_type") != model_type:
+        raise SystemExit(f"{name!r} holds a model of type {config.get('model_type')!r}, not {model_type!r}")
+    for auto_class, target in (config.get("auto_map") or {}).items():
+        repo, _, code = str(target).rpartition("--")
+        if code != MODEL_CODE[model_type].get(auto_class) or repo not in ("", name):
+            raise SystemExit(
+                f"the config.json of {name!r} maps {auto_class} to {target!r}, not to the model's own code: refusing "
+                "to run it; download the model again from its repository"
+            )
+
+
 def load_models(contextmatch_id: str | None = None, jobbert_id: str | None = None):
     """The two models by Hub repo id or folder, from the arguments or ``CONTEXTMATCH_MODEL`` / ``JOBBERT_MODEL``.
 
@@ -818,7 +847,8 @@ def load_models(contextmatch_id: str | None = None, jobbert_id: str | None = Non
     from transformers import AutoModel
 
     models = []
-    for name in (contextmatch_id, jobbert_id):
+    for name, model_type in ((contextmatch_id, "contextmatch"), (jobbert_id, "jobbert")):
+        check_model_config(name, model_type)
         try:
             models.append(AutoModel.from_pretrained(name, trust_remote_code=True).eval())
         except OSError as error:
