@@ -34,7 +34,7 @@ RAW_CHARS = 2_000  # how much of a rejected record the rejects file keeps
 REASONS = {
     "malformed_csv": "a CSV/TSV record with the wrong number of fields, or that the csv module cannot parse",
     "bad_json": "a JSONL line that is not JSON, or not a JSON object",
-    "not_utf8": "bytes that are not UTF-8",
+    "not_utf8": "bytes that are not UTF-8, or a JSON escape of a lone surrogate (\\ud800) in the text, title or id",
     "missing_column": "a JSONL record without the text column (or without an id/title column named by a flag)",
     "not_text": "a text cell that holds a number, list or object instead of text",
     "empty_text": "an empty or blank text",
@@ -42,6 +42,7 @@ REASONS = {
 }
 Item = dict[str, Any]
 _SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes, as errors="surrogateescape" keeps them
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of "\ud800": not a character
 
 
 class BatchError(ValueError):
@@ -219,11 +220,11 @@ def _fields(record: dict[str, Any], columns: Columns, max_chars: int) -> dict[st
         }
     ad_id = record.get(columns.id) if columns.id else None
     title = record.get(columns.title) if columns.title else None
-    return {
-        "text": text,
-        "id": None if ad_id is None else str(ad_id),
-        "title": "" if title is None else str(title).strip(),
-    }
+    fields = {"text": text, "id": None if ad_id is None else str(ad_id), "title": "" if title is None else str(title)}
+    for column, value in ((columns.text, fields["text"]), (columns.id, fields["id"]), (columns.title, fields["title"])):
+        if value and _LONE_SURROGATE.search(value):  # neither the models nor Parquet can take it
+            return {"reason": "not_utf8", "message": f"{column!r} holds a lone surrogate (an escape like \\ud800)"}
+    return fields | {"title": fields["title"].strip()}
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def contextmatch_scores(
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of a job ad: lines, then sentence ends followed by a capital or a digit.
 
-    Leading bullets and surrounding whitespace are left out of the spans; empty pieces are dropped.
+    Leading bullets and surrounding whitespace are left out of the spans; empty pieces (also those of only
+    whitespace such as U+2003 or U+3000) are dropped.
 
     >>> ad = "We offer:\\n- a bike. Python skills; SQL is a plus. Great team!"
     >>> [ad[s:e] for s, e in split_sentences(ad)]
@@ -104,10 +105,13 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             piece = text[start : line.start() + end]
             lead = len(piece) - len(piece.lstrip(" \t\u00a0-*\u2022\u00b7\u25aa\u2013>"))
             trail = len(piece) - len(piece.rstrip())
-            if lead < len(piece):
+            if lead < len(piece) - trail:
                 spans.append((start + lead, line.start() + end - trail))
             start = line.start() + end
     return spans
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")  # replaced one for one, so character offsets stay those of the text
 
 
 def _sentence_ends(line: str) -> Iterator[int]:
@@ -375,7 +379,7 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
             return
         tokenizer = require_fast_tokenizer(self.tokenizer, "for character offsets")
         enc = tokenizer(
-            texts,
+            [_SURROGATES.sub("\ufffd", text) for text in texts],  # a lone surrogate (JSON "\ud800") stops the tokenizer
             truncation=True,
             max_length=self.config.max_seq_length,
             stride=self.config.window_stride,

@@ -149,7 +149,7 @@ class JobBERTModel(LabelIndexMixin, PreTrainedModel):
         self._head(side)
         if isinstance(texts, str):
             raise TypeError("pass a list of texts, not one string (wrap it: [text])")
-        texts = [str(text) for text in texts]
+        texts = [str(text).encode("utf-8", "replace").decode("utf-8") for text in texts]  # lone surrogates -> "?"
         tokenizer = require_fast_tokenizer(self.tokenizer, "to encode text")
         out = torch.zeros(len(texts), self.config.projection_dim)
         if not texts:
