@@ -9,6 +9,7 @@ import csv
 import json
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ ALT_LABELS_COLUMNS = ("alt_labels", "altLabels")
 DESCRIPTION_COLUMNS = ("description",)
 _FORMAT_NAMES = "csv, tsv, jsonl or txt"
 _MAX_EXAMPLES = 5
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of "\ud800"
 
 Record = tuple[int, dict[str, Any]]  # (line number in the file, column -> value)
 
@@ -228,6 +230,11 @@ def _read_jsonl(f: Iterable[str], path: Path) -> Iterator[Record]:
         if not isinstance(record, dict):
             kind = type(record).__name__
             raise TaxonomyError(f"{path}, line {line_no}: expected a JSON object, got a {kind}")
+        if _LONE_SURROGATE.search(json.dumps(record, ensure_ascii=False)):  # the model could not save such a label
+            raise TaxonomyError(
+                f"{path}, line {line_no}: an escape such as \\ud800 that is not a character (a lone surrogate); "
+                "fix or remove it"
+            )
         yield line_no, record
 
 

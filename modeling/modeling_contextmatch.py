@@ -103,7 +103,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         start = line.start()
         for end in _sentence_ends(line.group()):
             piece = text[start : line.start() + end]
-            lead = len(piece) - len(piece.lstrip(" \t\u00a0-*\u2022\u00b7\u25aa\u2013>"))
+            lead = _LEAD.match(piece).end()
             trail = len(piece) - len(piece.rstrip())
             if lead < len(piece) - trail:
                 spans.append((start + lead, line.start() + end - trail))
@@ -111,6 +111,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_LEAD = re.compile(r"[\s\-*\u2022\u00b7\u25aa\u2013>]*")  # bullets and any whitespace before a sentence
 _SURROGATES = re.compile("[\ud800-\udfff]")  # replaced one for one, so character offsets stay those of the text
 
 
