@@ -42,7 +42,16 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .batch_input import MAX_CHARS, BatchError, Columns, Item, count_records, file_format, read_items
+from .batch_input import (
+    MAX_CHARS,
+    OUTPUT_COLUMNS,
+    BatchError,
+    Columns,
+    Item,
+    count_records,
+    file_format,
+    read_items,
+)
 from .locking import output_lock
 
 logger = logging.getLogger(__name__)
@@ -50,24 +59,12 @@ logger = logging.getLogger(__name__)
 PART_SIZE = 10_000
 ADS_PER_CALL = 64  # ads per extract() call: enough sentences to fill length buckets, little memory
 STATE_VERSION = 1
-OUTPUT_COLUMNS = [
-    "id",
-    "source",
-    "row",
-    "title",
-    "skills",
-    "skill_labels",
-    "skill_ids",
-    "skill_scores",
-    "occupation",
-    "occupation_id",
-    "occupation_score",
-]
 REJECT_COLUMNS = ["source", "row", "line", "id", "reason", "message", "raw"]
 
 
-def output_schema(with_item_fields: bool = False):
-    """The Arrow schema of the Parquet parts; with the item fields, of a result as it travels through Ray."""
+def output_schema(with_item_fields: bool = False, columns: Columns | None = None):
+    """The Arrow schema of the Parquet parts, with the kept input columns of ``columns`` (text) at the end; with the
+    item fields, of a result as it travels through Ray."""
     import pyarrow as pa
 
     evidence = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())])
@@ -87,6 +84,7 @@ def output_schema(with_item_fields: bool = False):
         ("occupation_id", pa.string()),
         ("occupation_score", pa.float64()),
     ]
+    fields += [(name, pa.string()) for name in (columns.kept().values() if columns else ())]
     if with_item_fields:
         fields += [("file", pa.int64()), ("line", pa.int64())]
         fields += [(name, pa.string()) for name in ("reason", "message", "raw")]
@@ -214,7 +212,8 @@ class BatchJob:
         """Everything that shapes the output; a resumed run must match it."""
         return {
             "inputs": [[str(path.resolve()), path.stat().st_size] for path in self.files],
-            "columns": asdict(self.columns),
+            # as JSON keeps it (a list); without kept columns, as earlier versions wrote it (resumable)
+            "columns": {k: list(v) if k == "keep" else v for k, v in asdict(self.columns).items() if k != "keep" or v},
             "format": self.format,
             "max_chars": self.max_chars,
             "part_size": self.part_size,
@@ -269,6 +268,7 @@ class BatchOutput:
         self.csv_dir = self.folder / "csv"
         self.state_path = self.folder / "state.json"
         self.rejects_path = self.folder / "rejects.jsonl"
+        self.columns = OUTPUT_COLUMNS + list(job.columns.kept().values())
         signature = job.signature()
         state = self._read_state()
         if state is not None and overwrite:
@@ -312,7 +312,7 @@ class BatchOutput:
                 raise self._write_failed(error, "rejects.jsonl") from None
             self.rejected += 1
         else:
-            self.rows.append({key: result[key] for key in OUTPUT_COLUMNS})
+            self.rows.append({key: result[key] for key in self.columns})
         self.position = {"file": int(result["file"]), "row": int(result["row"])}
         self.records += 1
         if len(self.rows) >= self.job.part_size:
@@ -334,9 +334,10 @@ class BatchOutput:
     def _flush(self, complete: bool) -> None:
         if self.rows:
             name = f"part-{len(self.state['parts']):05d}"
-            _write_atomically(self.parts_dir / f"{name}.parquet", lambda path: _write_parquet(self.rows, path))
+            schema = output_schema(columns=self.job.columns)
+            _write_atomically(self.parts_dir / f"{name}.parquet", lambda path: _write_parquet(self.rows, path, schema))
             if self.job.write_csv:
-                _write_atomically(self.csv_dir / f"{name}.csv", lambda path: _write_csv(self.rows, path))
+                _write_atomically(self.csv_dir / f"{name}.csv", lambda path: _write_csv(self.rows, path, self.columns))
             self.state["parts"].append(name)
             self.state["ads"] += len(self.rows)
             self.rows = []
@@ -415,23 +416,23 @@ def _write_atomically(path: Path, write) -> None:
         raise
 
 
-def _write_parquet(rows: list[Item], path: Path) -> None:
+def _write_parquet(rows: list[Item], path: Path, schema) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist(rows, schema=output_schema()), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
 
-def _write_csv(rows: list[Item], path: Path) -> None:
+def _write_csv(rows: list[Item], path: Path, columns: list[str]) -> None:
     """The same rows as CSV: ``skills`` as a JSON list, the other lists joined with ``"; "`` (as the web demo)."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(OUTPUT_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
             cells = dict(row, skills=json.dumps(row["skills"], ensure_ascii=False))
             for column in ("skill_labels", "skill_ids", "skill_scores"):
                 cells[column] = "; ".join(map(str, row[column]))
-            writer.writerow(["" if cells[c] is None else cells[c] for c in OUTPUT_COLUMNS])
+            writer.writerow(["" if cells[c] is None else cells[c] for c in columns])
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -41,6 +41,10 @@ REASONS = {
     "too_long": f"a text over --max-chars characters (default {MAX_CHARS:,})",
 }
 Item = dict[str, Any]
+ITEM_FIELDS = ("file", "source", "row", "line", "id", "title", "text", "reason", "message", "raw")
+# the columns of the batch output (labor_encoders.batch): the item's key, then what the models add
+OUTPUT_COLUMNS = ["id", "source", "row", "title", "skills", "skill_labels", "skill_ids", "skill_scores"]
+OUTPUT_COLUMNS += ["occupation", "occupation_id", "occupation_score"]
 _SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes, as errors="surrogateescape" keeps them
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of "\ud800": not a character
 
@@ -57,6 +61,12 @@ class Columns:
     title: str | None = "title"
     id: str | None = None
     title_required: bool = False
+    keep: tuple[str, ...] = ()  # input columns carried through to the output, as text (``--keep-columns``)
+
+    def kept(self) -> dict[str, str]:
+        """The kept input columns and their output names: a name the output already uses gets ``input_``."""
+        taken = set(ITEM_FIELDS) | set(OUTPUT_COLUMNS)
+        return {column: f"input_{column}" if column in taken else column for column in self.keep}
 
     def needed(self, available: Sequence[str], source: str) -> list[str]:
         """The columns to read from a file with ``available`` columns; an unknown named column is a BatchError."""
@@ -71,17 +81,26 @@ class Columns:
                     f"its columns are {have}"
                 )
         wanted = [self.text, self.id, self.title if self.title in available else None]
+        wanted += [column for column in self.keep if column in available]
         return [column for column in dict.fromkeys(wanted) if column is not None]
 
 
-def item_schema():
-    """The Arrow schema of an item (for Ray Data blocks)."""
+def item_schema(columns: Columns | None = None):
+    """The Arrow schema of an item (for Ray Data blocks), with the kept columns of ``columns``."""
     import pyarrow as pa
 
-    strings = ("source", "id", "title", "text", "reason", "message", "raw")
+    strings = [name for name in ITEM_FIELDS if name not in ("file", "row", "line")]
+    strings += list(columns.kept().values()) if columns else []
     return pa.schema(
         [(name, pa.int64()) for name in ("file", "row", "line")] + [(name, pa.string()) for name in strings]
     )
+
+
+def keep_all(files: Sequence[Path], columns: Columns, forced_format: str | None = None) -> tuple[str, ...]:
+    """Every column of the inputs (in order of first appearance) except those read as text, title and id."""
+    used = {columns.text, columns.title, columns.id}
+    found = [c for path in files for c in columns_of(path, file_format(path, forced_format)) if c not in used]
+    return tuple(dict.fromkeys(found))
 
 
 def file_format(path: Path, forced: str | None = None) -> str:
@@ -147,7 +166,9 @@ def columns_of(path: Path, fmt: str) -> list[str]:
 
 
 def check_columns(files: Sequence[Path], columns: Columns, forced_format: str | None = None) -> None:
-    """Refuse, before any work, a file that lacks a named column (JSONL: judged by its first object)."""
+    """Refuse, before any work, a file that lacks a named column (JSONL: judged by its first object), and a kept
+    column that no input has (a file without it gives empty cells)."""
+    seen: set[str] = set()
     for path in files:
         fmt = file_format(path, forced_format)
         available = columns_of(path, fmt)
@@ -155,6 +176,13 @@ def check_columns(files: Sequence[Path], columns: Columns, forced_format: str | 
             raise BatchError(f"{path} is empty: expected a header (or schema) with the column {columns.text!r}")
         if available:
             columns.needed(available, str(path))
+        seen.update(available)
+    missing = [column for column in columns.keep if column not in seen]
+    if missing:
+        have = ", ".join(map(repr, sorted(seen))) or "(none)"
+        raise BatchError(
+            f"--keep-columns names {', '.join(map(repr, missing))}, which no input has; the inputs' columns are {have}"
+        )
 
 
 def count_records(path: Path, fmt: str) -> int:
@@ -182,15 +210,18 @@ def read_items(
     fmt = fmt or file_format(path)
     source = str(path)
     needed = columns.needed(columns_of(path, fmt), source) if fmt != "jsonl" else None
+    kept = columns.kept()
     for row, line, record in _READERS[fmt](path, skip, needed):
         if row <= skip:
             continue
         item: Item = {"file": file_index, "source": source, "row": row, "line": line, "id": None, "title": ""}
         item |= {"text": "", "reason": None, "message": None, "raw": None}
+        item |= dict.fromkeys(kept.values())
         if isinstance(record, _Bad):
             item |= {"reason": record.reason, "message": record.message, "raw": _cut(record.raw)}
         else:
             item |= _fields(record, columns, max_chars)
+            item |= {name: as_text(record.get(column)) for column, name in kept.items()}
             if item["reason"] is not None:
                 ad_id = record.get(columns.id) if columns.id else None
                 item |= {"text": "", "id": None if ad_id is None else str(ad_id)}
@@ -225,6 +256,25 @@ def _fields(record: dict[str, Any], columns: Columns, max_chars: int) -> dict[st
         if value and _LONE_SURROGATE.search(value):  # neither the models nor Parquet can take it
             return {"reason": "not_utf8", "message": f"{column!r} holds a lone surrogate (an escape like \\ud800)"}
     return fields | {"title": fields["title"].strip()}
+
+
+def as_text(value: Any) -> str | None:
+    """A kept cell as text: strings as they are, dates in ISO 8601, lists and objects as JSON, None stays None.
+
+    >>> [as_text(v) for v in (None, "Leeds", 3, 2.5, True, [1, "a"])]
+    [None, 'Leeds', '3', '2.5', 'true', '[1, "a"]']
+    >>> import datetime; as_text(datetime.date(2020, 10, 1))
+    '2020-10-01'
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bool | list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
 @dataclass(frozen=True)

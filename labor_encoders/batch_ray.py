@@ -47,27 +47,29 @@ def read_file(task, columns: dict[str, Any], fmt: str | None, max_chars: int) ->
     import pyarrow as pa
 
     (spec,) = task.to_pylist()
-    items = read_items(Path(spec["path"]), spec["file"], Columns(**columns), fmt, max_chars, spec["skip"])
+    columns = Columns(**columns)
+    items = read_items(Path(spec["path"]), spec["file"], columns, fmt, max_chars, spec["skip"])
     block = []
     for item in items:
         block.append(item)
         if len(block) >= READ_BLOCK:
-            yield pa.Table.from_pylist(block, schema=item_schema())
+            yield pa.Table.from_pylist(block, schema=item_schema(columns))
             block = []
     if block:
-        yield pa.Table.from_pylist(block, schema=item_schema())
+        yield pa.Table.from_pylist(block, schema=item_schema(columns))
 
 
 class RayAnnotator:
     """A Ray Data actor: the models loaded once, then :func:`annotate` on each batch of items."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], columns: dict[str, Any]) -> None:
         self.annotate = Annotator.load(ModelOptions(**options), device=default_device())
+        self.schema = output_schema(with_item_fields=True, columns=Columns(**columns))
 
     def __call__(self, batch):
         import pyarrow as pa
 
-        return pa.Table.from_pylist(self.annotate(batch.to_pylist()), schema=output_schema(with_item_fields=True))
+        return pa.Table.from_pylist(self.annotate(batch.to_pylist()), schema=self.schema)
 
 
 def run_ray(
@@ -115,7 +117,7 @@ def _run_ray(job, workers, gpus_per_worker, cpus_per_worker, address, overwrite,
         dataset = dataset.limit(remaining)
     dataset = dataset.map_batches(
         RayAnnotator,
-        fn_constructor_kwargs={"options": asdict(job.options)},
+        fn_constructor_kwargs={"options": asdict(job.options), "columns": asdict(job.columns)},
         batch_size=ADS_PER_CALL,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
