@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 TORCH_VERSION=2.13.0
-EXTRAS=batch,dev,eval,publish,space,train
+EXTRAS=batch,dev,eval,insights,publish,space,train
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }

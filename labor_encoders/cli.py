@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
@@ -197,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     pairs.add_argument("--limit", type=int, help="use at most this many ads")
     pairs.set_defaults(handler=_cmd_jobbert_pairs)
     _add_batch_command(commands)
+    _add_analyze_command(commands)
     _add_push_command(commands)
 
     demo = commands.add_parser("demo", help="serve the web demo (Gradio): skill extraction, job titles, batch files")
@@ -761,6 +763,12 @@ def _add_batch_command(commands) -> None:
     batch.add_argument("--text-column", default="text", help="column with the ad text (default text)")
     batch.add_argument("--title-column", help="column with the job title (default: title, when the file has one)")
     batch.add_argument("--id-column", help="column with your ad id, copied to the output's id column")
+    batch.add_argument(
+        "--keep-columns",
+        metavar="COLUMNS",
+        help="input columns to carry through to the output, comma-separated (date,region,...), or 'all' (every "
+        "column but the text); kept as text, for `labor-encoders analyze`",
+    )
     batch.add_argument("--format", choices=["csv", "tsv", "jsonl", "parquet"], help="file format (default: suffix)")
     batch.add_argument("--csv", action="store_true", help="also write each part as CSV (OUT/csv/)")
     batch.add_argument("--part-size", type=int, default=10_000, help="ads per output part (default 10,000)")
@@ -788,7 +796,7 @@ def _add_batch_command(commands) -> None:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from .backends import BackendError
     from .batch import BatchJob, ModelOptions, run_local
-    from .batch_input import BatchError, Columns, check_columns, find_inputs
+    from .batch_input import BatchError, Columns, check_columns, find_inputs, keep_all
 
     for flag, value, least in [("--part-size", args.part_size, 1), ("--max-chars", args.max_chars, 1)]:
         if value < least:
@@ -814,8 +822,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         id=args.id_column,
         title_required=args.title_column is not None,
     )
+    keep = [c.strip() for c in (args.keep_columns or "").split(",") if c.strip()]
+    if "all" in keep and len(keep) > 1:
+        raise UsageError("--keep-columns takes 'all' or a list of columns, not both")
     try:
         files = find_inputs(args.inputs, args.format)
+        keep = keep_all(files, columns, args.format) if keep == ["all"] else tuple(keep)
+        columns = replace(columns, keep=keep)
         check_columns(files, columns, args.format)
         job = BatchJob(
             files=files,
@@ -854,6 +867,85 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     print(
         f"{result['ads']:,} ads in {parts} under {args.output / 'parquet'}, {result['rejected']:,} rejected (see "
         f"{args.output / 'rejects.jsonl'}); {result['records_this_run']:,} rows read in this run{rate}; {state}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _add_analyze_command(commands) -> None:
+    analyze = commands.add_parser(
+        "analyze",
+        help="batch output -> skill demand by occupation, ISCO group, period and region, movers, occupation "
+        "profiles, ESCO skill groups and collections: tables, charts and an HTML report (DuckDB)",
+        description="Reads the committed Parquet parts of labor-encoders batch outputs (or any Parquet files with "
+        "their columns) and answers which skills are asked for, for which jobs, where and when.",
+    )
+    analyze.add_argument("inputs", nargs="+", metavar="INPUT", help="a batch output folder, Parquet files or globs")
+    analyze.add_argument("--output", required=True, type=Path, help="folder for tables/, charts/, report.html")
+    analyze.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="COLUMNS",
+        help="a grouping (repeatable): a kept column, occupation, month/quarter/year (with --date-column), "
+        "isco1..isco4 (with --esco); several columns joined by commas form one grouping (region,quarter)",
+    )
+    analyze.add_argument("--date-column", help="the column with the ads' dates (read leniently; day before month)")
+    analyze.add_argument("--date-format", help="the dates' strftime format when they are not ISO (e.g. %%d/%%m/%%Y)")
+    analyze.add_argument(
+        "--compare", metavar="COLUMN:A,B", help="movers from group A to group B (default: first and last month)"
+    )
+    analyze.add_argument(
+        "--esco",
+        nargs="+",
+        metavar="PATH",
+        help="the official ESCO CSV download (classification and relations zips, or a folder): ISCO groups, skill "
+        "hierarchy, collections, essential and optional skills",
+    )
+    analyze.add_argument("--min-ads", type=int, default=30, help="leave out groups with fewer ads (default 30)")
+    analyze.add_argument("--top", type=int, default=20, help="rows shown per chart and report table (default 20)")
+    analyze.add_argument("--partial", action="store_true", help="analyse an unfinished batch run's committed parts")
+    analyze.add_argument("--memory-limit", help="DuckDB's memory limit (e.g. 4GB); it spills to disk beyond it")
+    analyze.set_defaults(handler=_cmd_analyze)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .insights import AnalysisError, EscoError, analyze, load_esco
+
+    if args.top < 1:
+        raise UsageError("--top must be at least 1")
+
+    def progress(fraction: float, text: str) -> None:
+        if not args.quiet:
+            print(f"[{fraction:4.0%}] {text}", file=sys.stderr)
+
+    try:
+        esco = load_esco(args.esco) if args.esco else None
+        result = analyze(
+            args.inputs,
+            args.output,
+            by=args.by,
+            date_column=args.date_column,
+            date_format=args.date_format,
+            compare=args.compare,
+            esco=esco,
+            min_ads=args.min_ads,
+            top=args.top,
+            partial=args.partial,
+            memory_limit=args.memory_limit,
+            progress=progress,
+        )
+    except (AnalysisError, EscoError) as error:
+        raise UsageError(str(error)) from None
+    summary = result.summary
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    for name, reason in summary["skipped"].items():
+        print(f"not computed: {name}: {reason}", file=sys.stderr)
+    state = "" if summary["complete"] else " PARTIAL (the batch run is not finished);"
+    print(
+        f"{summary['ads']:,} ads analysed;{state} {len(summary['tables'])} tables in {args.output / 'tables'}, "
+        f"{len(result.charts)} charts, report: {result.report}",
         file=sys.stderr,
     )
     return 0
