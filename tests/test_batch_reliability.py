@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from labor_encoders import batch
 from labor_encoders.batch import BatchJob, OutputWriteError, run_local
@@ -24,6 +25,15 @@ from tests import test_batch
 from tests.test_batch import CLI, ENV, make_ads, read_output, read_rejects, write_csv, write_jsonl
 
 model_dirs, options, annotator = test_batch.model_dirs, test_batch.options, test_batch.annotator  # fixtures
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread for the tiny models: on a busy 2-core machine more only make them slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def wait_for_parts(output: Path, process: subprocess.Popen, parts: int = 1, seconds: float = 120) -> None:
@@ -99,6 +109,15 @@ def test_batch_refuses_a_locked_output_in_process(tmp_path, options, annotator) 
     assert run_local(job, progress=False, annotator=annotator)["complete"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ads.csv", "out"]  # no lock file left beside it
     assert sorted(p.name for p in job.output.iterdir()) == ["parquet", "rejects.jsonl", "state.json"]
+
+
+def test_the_ray_engine_takes_the_lock_before_starting_ray(tmp_path, options) -> None:
+    from labor_encoders.batch_ray import run_ray
+
+    job = BatchJob([write_csv(tmp_path / "ads.csv", make_ads(3))], tmp_path / "out", options=options)
+    with output_lock(job.output, "another batch"), pytest.raises(OutputLocked, match="another batch"):
+        run_ray(job, workers=1, progress=False)
+    assert not job.output.exists()
 
 
 def test_two_real_batch_runs_on_one_output_and_a_killed_holder(tmp_path, model_dirs) -> None:
