@@ -50,6 +50,7 @@ TOKENIZER_FILES = (
 )
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 SPACE_LEFT_OUT = ("__init__.py", "__pycache__", "*.pyc", ".*")
+INSIGHTS = Path(__file__).resolve().parent / "insights"  # copied into the Space's repository as insights/
 SPACE_VARIABLES = ("CONTEXTMATCH_MODEL", "JOBBERT_MODEL")
 GITATTRIBUTES = """\
 *.safetensors filter=lfs diff=lfs merge=lfs -text
@@ -187,6 +188,8 @@ def assemble_space_repo(
 
     def write(staging: Path) -> None:
         shutil.copytree(folder, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SPACE_LEFT_OUT))
+        # the Market insights tab's engine, which imports nothing of the project (space/app.py: insights_module)
+        shutil.copytree(INSIGHTS, staging / "insights", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         card.save(staging / "README.md")
         (staging / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
         _refuse_pickles(staging)

@@ -1,9 +1,10 @@
 """Gradio Space: skill extraction (ConTeXT-match) and job-title normalisation (JobBERT V2) over ESCO.
 
-The page has three tabs: a job ad with the words that triggered each skill highlighted, job titles mapped onto
-occupations, and a batch run over an uploaded CSV/JSONL/Parquet file. Everything the tabs compute is a plain
-function of this module; ``build_demo(contextmatch, jobbert)`` wires them into a ``gr.Blocks`` page around models
-that are passed in, never loaded at import.
+The page has four tabs: a job ad with the words that triggered each skill highlighted, job titles mapped onto
+occupations, a batch run over an uploaded CSV/JSONL/Parquet file, and market insights over a file of ads (skill
+demand by region, period and occupation, movers, ESCO roll-ups: ``labor-encoders analyze`` on the page).
+Everything the tabs compute is a plain function of this module; ``build_demo(contextmatch, jobbert)`` wires them
+into a ``gr.Blocks`` page around models that are passed in, never loaded at import.
 
 Run it with ``labor-encoders demo`` (the embedded default models), or ``python app.py`` on a Hugging Face Space,
 where ``CONTEXTMATCH_MODEL`` and ``JOBBERT_MODEL`` name the model repositories (or local folders) to load.
@@ -58,11 +59,14 @@ QUEUE_LIMITS: dict[str, tuple[int, int]] = {
     "titles": (4, 32),
     "columns": (4, 32),
     "batch": (1, 4),
+    "insights": (1, 4),
 }
 TEXT_COLUMNS = ("text", "description", "job_description", "ad", "body", "content")
 TITLE_COLUMNS = ("title", "job_title", "jobtitle", "position", "occupation")
 ID_COLUMNS = ("id", "ad_id", "job_id", "uid")
 AD_FORMATS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+DATE_COLUMNS = ("date", "date_posted", "posted", "posting_date", "published", "created", "created_at")
+DERIVED_GROUPINGS = ("occupation", "month", "quarter", "year", "isco1", "isco2")  # see labor-encoders analyze
 CSS = """
 #notice p { margin: 0; }
 #skills-table, #titles-table { --font-mono: var(--font); }
@@ -545,6 +549,149 @@ def remove_old_runs(folder: Path, max_age_s: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Market insights tab
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def insights_module():
+    """The analysis engine: ``labor_encoders.insights`` where the project is installed (``labor-encoders demo``), else
+    the copy of it that ``labor-encoders push space`` puts beside this file as ``insights/`` (it imports only duckdb,
+    pandas, plotly and matplotlib), so the Space stays self-contained."""
+    try:
+        from labor_encoders import insights
+    except ImportError:
+        import insights
+    return insights
+
+
+def is_batch_output(path: str | Path) -> bool:
+    """A Parquet file with the skill columns of ``labor-encoders batch`` (analysed as it is, no model run)."""
+    if Path(path).suffix.lower() != ".parquet":
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+    except Exception:  # pyarrow raises several types; read_ads reports an unreadable file properly
+        return False
+    return {"skill_ids", "skill_labels"} <= names
+
+
+def insight_choices(path: str | Path | None) -> dict[str, Any]:
+    """The columns of an uploaded file: the text and title guesses, the groupings and a date-column guess."""
+    if path is None:
+        return {"columns": [], "text": None, "title": NO_COLUMN, "groupings": [], "date": NO_COLUMN, "annotated": False}
+    if is_batch_output(path):
+        import pyarrow.parquet as pq
+
+        columns = [c for c in pq.read_schema(path).names if not c.startswith("skill")]
+        text = title = None
+        annotated = True
+    else:
+        choices = column_choices(path)
+        columns, text, title, annotated = choices["columns"], choices["text"], choices["title"], False
+    kept = [c for c in columns if c not in (text, "id", "row", "source") and not c.startswith("occupation")]
+    return {
+        "columns": columns,
+        "text": text,
+        "title": title,
+        "groupings": [*kept, *DERIVED_GROUPINGS],
+        "date": guess_column(columns, DATE_COLUMNS) or NO_COLUMN,
+        "annotated": annotated,
+    }
+
+
+def ads_with_skills(
+    contextmatch,
+    jobbert,
+    path: str | Path,
+    text_column: str | None,
+    title_column: str | None,
+    folder: Path,
+    threshold: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, int]:
+    """The uploaded ads as a Parquet table with their skills, occupation and every other input column (kept as
+    text), and how many rows could not be analysed (left out); a batch output is taken as it is."""
+    if is_batch_output(path):
+        return Path(path), 0
+    if not text_column:
+        raise InputError("Choose the column that holds the text of the ads.")
+    title_column = None if title_column in (None, "", NO_COLUMN) else title_column
+    table = read_ads(path)
+    rows = annotate_ads(contextmatch, jobbert, table, text_column, title_column, progress=progress)
+    kept, left_out = [], 0
+    for source, row in zip(table.rows, rows, strict=True):
+        if row["problem"] and not row["problem"].startswith("only the first"):
+            left_out += 1  # unreadable or empty: not an ad
+            continue
+        record = {key: value for key, value in source.items() if key != text_column}
+        record |= {"skill_labels": row["skills"], "skill_ids": row["skill_ids"]}
+        record |= {"occupation": row.get("occupation") or None, "occupation_id": row.get("occupation_id") or None}
+        kept.append(record)
+    if not kept:
+        raise InputError("No row of the file has an ad to analyse: check the text column.")
+    output = folder / "ads.skills.parquet"
+    pd.DataFrame(kept).to_parquet(output, index=False)
+    return output, left_out
+
+
+def run_insights(
+    contextmatch,
+    jobbert,
+    path: str | Path | None,
+    text_column: str | None,
+    title_column: str | None,
+    group_by: Sequence[str],
+    date_column: str | None,
+    min_ads: int,
+    esco_files: Sequence[str | Path] | None,
+    folder: str | Path,
+    threshold: float | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, Any]:
+    """The whole Market insights tab: annotate the ads (unless they are a batch output), then ``analyze`` them."""
+    if not path:
+        raise InputError("Upload job ads (CSV, JSONL, Parquet) or the Parquet output of labor-encoders batch first.")
+    insights = insights_module()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    date_column = None if date_column in (None, "", NO_COLUMN) else date_column
+    say = progress or (lambda fraction, text: None)
+
+    def annotated(done: int, total: int) -> None:
+        say(0.7 * done / total, f"Annotating ads ({done:,} of {total:,})")
+
+    table, left_out = ads_with_skills(contextmatch, jobbert, path, text_column, title_column, folder, threshold,
+                                      annotated)  # fmt: skip
+    try:
+        esco = insights.load_esco(esco_files) if esco_files else None
+        result = insights.analyze(
+            [table], folder / "insights", by=list(group_by or []), date_column=date_column, esco=esco,
+            min_ads=int(min_ads), progress=lambda fraction, text: say(0.7 + 0.3 * fraction, text.capitalize()),
+        )  # fmt: skip
+    except (insights.AnalysisError, insights.EscoError) as error:
+        raise InputError(str(error)) from None
+    archive = shutil.make_archive(str(folder / "insight-tables"), "zip", result.output / "tables")
+    summary = result.summary
+    lines = [f"**{summary['ads']:,} ads** analysed in {summary['seconds']:.1f} s; {len(summary['tables'])} tables."]
+    if left_out:
+        lines.append(f"{left_out:,} rows had no readable ad and were left out.")
+    lines += [f"- {note}" for note in summary["notes"]]
+    lines += [f"- not computed: **{name}**: {reason}" for name, reason in summary["skipped"].items()]
+    top = result.query(
+        'SELECT skill, ads, round(100 * share, 1) AS "% of ads" FROM skill_demand ORDER BY ads DESC, skill LIMIT 20'
+    )
+    return {
+        "summary": "\n".join(lines),
+        "charts": [(str(chart), name.replace("_", " ")) for name, chart in result.charts.items()],
+        "top": top,
+        "files": [str(result.report), archive],
+        "result": result,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The page
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -666,6 +813,36 @@ def build_demo(
         )
         return str(result["file"]), result["skills_chart"], result["occupations_chart"], result["summary"]
 
+    def on_insights_upload(path):
+        try:
+            choices = insight_choices(path)
+            note = (
+                "A batch output: its skills are analysed as they are."
+                if choices["annotated"]
+                else f"{len(choices['columns'])} columns. Choose the text column; a title column gives occupations."
+            )
+        except InputError as error:
+            choices, note = insight_choices(None), f"⚠️ {error}"
+        optional = [NO_COLUMN, *choices["columns"]]
+        return (
+            gr.Dropdown(choices=choices["columns"], value=choices["text"], interactive=not choices["annotated"]),
+            gr.Dropdown(choices=optional, value=choices["title"], interactive=not choices["annotated"]),
+            gr.Dropdown(choices=choices["groupings"], value=[]),
+            gr.Dropdown(choices=optional, value=choices["date"]),
+            note if path else "",
+        )
+
+    @_page_errors
+    def on_insights(path, text_column, title_column, group_by, date_column, min_ads, esco_files, threshold,
+                    progress=gr.Progress()):  # noqa: B008  # fmt: skip
+        progress(0, desc="Reading the file")
+        remove_old_runs(output_folder, KEEP_FILES_S)
+        result = run_insights(
+            contextmatch, jobbert, path, text_column, title_column, group_by, date_column, min_ads, esco_files,
+            tempfile.mkdtemp(dir=output_folder), threshold, lambda fraction, text: progress(fraction, desc=text),
+        )  # fmt: skip
+        return result["summary"], result["charts"], result["top"], result["files"]
+
     examples = [[path.read_text(encoding="utf-8")] for path in EXAMPLES.values()]
     # Uploaded ads and results are deleted from the server after about an hour (job ads can be confidential).
     with gr.Blocks(title="Skills and occupations from job ads", delete_cache=(KEEP_FILES_S // 2, KEEP_FILES_S)) as demo:
@@ -771,6 +948,45 @@ def build_demo(
             with gr.Row():
                 skills_chart = gr.Plot(label="Most frequent skills", show_label=False, format="png")
                 occupations_chart = gr.Plot(label="Most frequent occupations", show_label=False, format="png")
+        with gr.Tab("Market insights", id="insights"):
+            gr.Markdown(
+                "Which skills are asked for, for which jobs, where and when. Upload job ads (up to"
+                f" {MAX_BATCH_ADS:,}; they are annotated first) or the Parquet output of `labor-encoders batch`, pick"
+                " the columns to group by (a region, a date's month or quarter, the occupation, its ISCO group), and"
+                " get the share of ads asking for each skill, the movers between the first and last month, and, with"
+                " the official ESCO download, skill groups, the green/digital/transversal/language collections and"
+                " each occupation's skills beside ESCO's. Groups with fewer ads than the minimum are left out."
+            )
+            with gr.Row():
+                with gr.Column(scale=2):
+                    insights_upload = gr.File(
+                        label="Job ads or a batch output", file_types=list(AD_FORMATS), elem_id="insights-upload"
+                    )
+                    esco_upload = gr.File(
+                        label="ESCO CSV download (optional): the classification and relations zips",
+                        file_count="multiple",
+                        file_types=[".zip", ".csv"],
+                    )
+                    insights_note = gr.Markdown(elem_id="insights-note")
+                with gr.Column(scale=2):
+                    insights_text = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True)
+                    insights_title = gr.Dropdown(
+                        label="Title column", choices=[NO_COLUMN], value=NO_COLUMN, allow_custom_value=True
+                    )
+                    group_by = gr.Dropdown(
+                        label="Group by", choices=[], multiselect=True, allow_custom_value=True, elem_id="group-by"
+                    )
+                    date_column = gr.Dropdown(
+                        label="Date column", choices=[NO_COLUMN], value=NO_COLUMN, allow_custom_value=True
+                    )
+                    with gr.Row():
+                        min_ads = gr.Number(value=30, precision=0, minimum=1, label="Minimum ads per group")
+                        insights_button = gr.Button("Analyse", variant="primary", elem_id="insights-button")
+            insights_summary = gr.Markdown(elem_id="insights-summary")
+            insights_charts = gr.Gallery(label="Charts", columns=2, height="auto", elem_id="insights-charts")
+            with gr.Row():
+                insights_top = gr.Dataframe(label="Most demanded skills", interactive=False, scale=2)
+                insights_files = gr.File(label="The report (HTML) and the tables (zip)", file_count="multiple", scale=1)
 
         extract_inputs = [ad, threshold, top_k, redundancy]
         outputs = [highlighted, table, chart, notice]
@@ -786,6 +1002,20 @@ def build_demo(
         batch_inputs = [upload, text_column, title_column, id_column, file_format, threshold]
         outputs = [download, skills_chart, occupations_chart, summary]
         batch_button.click(on_batch, batch_inputs, outputs, api_name="batch", **queued("batch", batch_inputs))
+        outputs = [insights_text, insights_title, group_by, date_column, insights_note]
+        insights_upload.upload(
+            on_insights_upload,
+            [insights_upload],
+            outputs,
+            api_name="insight_columns",
+            **queued("columns", [insights_upload]),
+        )
+        insights_inputs = [insights_upload, insights_text, insights_title, group_by, date_column, min_ads]
+        insights_inputs += [esco_upload, threshold]
+        outputs = [insights_summary, insights_charts, insights_top, insights_files]
+        insights_button.click(
+            on_insights, insights_inputs, outputs, api_name="insights", **queued("insights", insights_inputs)
+        )
     demo.queue(max_size=sum(max_waiting for _, max_waiting in limits.values()))  # the groups' rooms together
     return demo
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -430,3 +430,73 @@ def test_kept_columns_flow_through_a_resumed_run(tmp_path, tiny_tokenizer) -> No
     assert state["signature"]["columns"]["keep"] == ["region"]
     plain = BatchJob(files=[path], output=tmp_path / "plain", options=ModelOptions(model=str(model), titles=False))
     assert "keep" not in plain.signature()["columns"]  # runs of earlier versions resume unchanged
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The web demo's Market insights tab, and its engine on a Space without the project
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_the_market_insights_tab_annotates_uploaded_ads_and_analyses_them(tmp_path, tiny_tokenizer, mini_esco):
+    from space.app import InputError, insight_choices, run_insights
+    from tests.conftest import make_tiny_model
+    from tests.test_jobbert import make_tiny_jobbert
+
+    contextmatch, jobbert = make_tiny_model(tiny_tokenizer), make_tiny_jobbert(tiny_tokenizer)
+    path = tmp_path / "ads.csv"
+    rows = [[f"python sql team work {i}", "python developer", "North" if i % 2 else "South", f"2020-1{i % 2}-05"]
+            for i in range(40)] + [["", "nurse", "North", "2020-10-01"]]  # fmt: skip
+    _write(path, ["description", "job_title", "region", "date_posted"], rows)
+    choices = insight_choices(path)
+    assert (choices["text"], choices["title"], choices["date"]) == ("description", "job_title", "date_posted")
+    assert {"region", "date_posted", "month", "isco1"} <= set(choices["groupings"])
+    steps = []
+    result = run_insights(
+        contextmatch, jobbert, path, "description", "job_title", ["region", "month"], "date_posted", 10,
+        [mini_esco / "skills_en.csv"], tmp_path / "run", progress=lambda f, text: steps.append((f, text)),
+    )  # fmt: skip
+    assert result["summary"].startswith("**40 ads** analysed") and "1 rows had no readable ad" in result["summary"]
+    assert "not computed: **skill_groups**" in result["summary"]  # only skills_en.csv of ESCO was given
+    assert {name for _, name in result["charts"]} >= {"top skills", "top skills by region", "skills over month"}
+    assert list(result["top"].columns) == ["skill", "ads", "% of ads"]
+    report, tables = map(Path, result["files"])
+    assert report.name == "report.html" and tables.suffix == ".zip"
+    assert steps[0][0] < 0.7 <= steps[-1][0] == 1.0 and all(
+        a[0] <= b[0] for a, b in zip(steps, steps[1:], strict=False)
+    )
+    # a batch output is analysed as it is, without the models
+    batch = write_batch_output(tmp_path / "batch", make_ads(60))
+    part = batch / "parquet" / "part-00000.parquet"
+    assert insight_choices(part)["annotated"] is True
+    again = run_insights(None, None, part, None, None, ["region"], None, 10, None, tmp_path / "run2")
+    assert again["summary"].startswith("**60 ads** analysed")
+    with pytest.raises(InputError, match="--by county: no such column"):
+        run_insights(None, None, part, None, None, ["county"], None, 10, None, tmp_path / "run3")
+
+
+def test_the_spaces_copy_of_the_engine_runs_without_the_project(tmp_path, mini_esco) -> None:
+    from labor_encoders.publish import assemble_space_repo
+    from tests.test_remote_code import BLOCK_PROJECT, MODELING, PROJECT_PACKAGES
+
+    space = tmp_path / "space-repo"
+    assemble_space_repo(Path(__file__).parents[1] / "space", space, "org/demo", "org/cm", "org/jb")
+    batch = write_batch_output(tmp_path / "batch", make_ads(90))
+    script = (
+        BLOCK_PROJECT.format(blocked=PROJECT_PACKAGES, repo=str(MODELING.parent))
+        + f"""
+sys.path.insert(0, ".")
+try:
+    import labor_encoders
+    sys.exit("the project is importable: the test proves nothing")
+except ImportError:
+    pass
+import insights
+result = insights.analyze([{str(batch / "parquet" / "part-00000.parquet")!r}], "out", by=["region"],
+                          esco=insights.load_esco([{str(mini_esco)!r}]))
+print(json.dumps(result.summary["tables"]["skill_demand_by_region"]))
+"""
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=space, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["rows"] > 0
+    assert (space / "out" / "report.html").is_file()

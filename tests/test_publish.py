@@ -201,8 +201,11 @@ def test_the_space_dry_run_holds_the_space_with_its_models(tmp_path, capsys) -> 
     assert "variable CONTEXTMATCH_MODEL=org/cm" in printed and "variable JOBBERT_MODEL=org/jb" in printed
     files = {p.relative_to(output).as_posix() for p in output.rglob("*") if p.is_file()}
     assert {"app.py", "requirements.txt", "README.md", ".gitattributes", "examples/chef.txt"} <= files
-    assert not any("__init__" in f or "__pycache__" in f for f in files)
+    assert "__init__.py" not in files and not any("__pycache__" in f for f in files)  # the project's package marker
     assert (output / "app.py").read_bytes() == (REPO / "space" / "app.py").read_bytes()
+    engine = REPO / "labor_encoders" / "insights"
+    for module in engine.glob("*.py"):  # the Market insights tab's engine travels with the Space
+        assert (output / "insights" / module.name).read_bytes() == module.read_bytes()
     card = SpaceCard.load(output / "README.md")
     assert card.data.sdk == "gradio" and card.data.app_file == "app.py" and card.data.models == ["org/cm", "org/jb"]
 

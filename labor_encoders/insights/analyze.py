@@ -15,6 +15,7 @@ finished analysis; a partial one (``--partial``, an unfinished batch run) says s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -26,7 +27,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..locking import output_lock
+try:
+    from ..locking import output_lock
+except ImportError:  # the copy beside a Space's app.py (see space/app.py): one fresh folder per request, no lock
+
+    def output_lock(folder, what):
+        return contextlib.nullcontext()
+
+
 from . import queries
 from .esco import Esco
 from .sources import REQUIRED_COLUMNS, AnalysisError, Sources, find_sources

@@ -13,7 +13,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..batch import STATE_VERSION
+try:
+    from ..batch import STATE_VERSION
+except ImportError:  # the copy beside a Space's app.py, which only reads the Parquet files it writes itself
+    STATE_VERSION = None
 
 REQUIRED_COLUMNS = ("skill_ids", "skill_labels")
 
@@ -72,7 +75,7 @@ def _add_folder(sources: Sources, folder: Path, partial: bool) -> None:
         state = json.loads(state_path.read_text())
     except ValueError as error:
         raise AnalysisError(f"{state_path} is unreadable ({error}); rerun the batch command to repair it") from None
-    if state.get("version") != STATE_VERSION:
+    if STATE_VERSION is not None and state.get("version") != STATE_VERSION:
         raise AnalysisError(
             f"{folder} was written by another version of labor-encoders batch (state version "
             f"{state.get('version')!r}, this version reads {STATE_VERSION}); run batch again with --overwrite"
