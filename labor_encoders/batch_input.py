@@ -222,6 +222,12 @@ def read_items(
         else:
             item |= _fields(record, columns, max_chars)
             item |= {name: as_text(record.get(column)) for column, name in kept.items()}
+            unstorable = [column for column, name in kept.items() if item[name] and _LONE_SURROGATE.search(item[name])]
+            if unstorable:  # Parquet cannot store a lone surrogate (a JSON escape like \ud800)
+                item |= dict.fromkeys(kept[column] for column in unstorable)
+                if item["reason"] is None:
+                    message = f"{unstorable[0]!r} holds a lone surrogate (an escape like \\ud800)"
+                    item |= {"reason": "not_utf8", "message": message}
             if item["reason"] is not None:
                 ad_id = record.get(columns.id) if columns.id else None
                 item |= {"text": "", "id": None if ad_id is None else str(ad_id)}

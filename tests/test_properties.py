@@ -270,3 +270,15 @@ def test_taxonomy_files_load_or_raise_a_taxonomy_error(tmp_path_factory, file) -
         assert label and label == label.strip() and label not in alts
         label.encode("utf-8")  # a label the models can encode
         assert all(alt and alt == alt.strip() for alt in alts)
+
+
+@RUNS
+@given(records=st.lists(st.fixed_dictionaries({"text": json_values}, optional={"region": json_values}), max_size=6))
+@example(records=[{"text": "python", "region": "\ud800"}, {"text": "sql", "region": {"a": ["\udfff"]}}])
+def test_kept_columns_never_stop_a_run(tmp_path_factory, options, annotator, records) -> None:
+    folder = tmp_path_factory.mktemp("keep")
+    path = folder / "ads.jsonl"
+    path.write_bytes("".join(json.dumps(r) + "\n" for r in records).encode("utf-8"))
+    job = BatchJob([path], folder / "out", Columns(keep=("region",)), options, part_size=2)
+    summary = run_local(job, progress=False, annotator=annotator)
+    assert summary["complete"] and summary["ads"] + summary["rejected"] == len(records)
