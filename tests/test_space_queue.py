@@ -36,7 +36,7 @@ def test_every_event_of_the_page_is_in_a_bounded_group(tiny_tokenizer) -> None:
     demo = build_demo(make_tiny_model(tiny_tokenizer), make_tiny_jobbert(tiny_tokenizer))
     queued = [fn for fn in demo.fns.values() if fn.queue and fn.api_name != "load_example"]  # an example: no model
     groups = {fn.api_name: fn.concurrency_id for fn in queued}
-    assert set(groups) == {"extract", "normalize", "columns", "batch"}
+    assert {"extract", "normalize", "columns", "batch"} <= set(groups)  # and any tab added since
     assert set(groups.values()) <= set(QUEUE_LIMITS), groups
     for fn in queued:
         assert fn.validator is not None and fn.concurrency_limit == QUEUE_LIMITS[fn.concurrency_id][0]
