@@ -500,3 +500,13 @@ print(json.dumps(result.summary["tables"]["skill_demand_by_region"]))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["rows"] > 0
     assert (space / "out" / "report.html").is_file()
+
+
+def test_ads_without_an_occupation_form_their_own_group(tmp_path) -> None:
+    rows = make_ads(120)
+    for row in rows[:40]:
+        row |= {"occupation": None, "occupation_id": None, "occupation_score": None}
+    done = analyze([write_batch_output(tmp_path / "batch", rows)], tmp_path / "out", by=["occupation"], min_ads=1)
+    sizes = done.tables["skill_demand_by_occupation"].groupby("occupation")["group_ads"].first().to_dict()
+    assert sizes["(missing)"] == 40 and sum(sizes.values()) == 120
+    assert "(missing)" not in set(done.tables["occupation_profiles"]["occupation"])

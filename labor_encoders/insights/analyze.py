@@ -257,7 +257,10 @@ class _Context:
         self.has_occupations = "occupation_id" in self.columns
         derived = self._check_groupings()
         select = ["hash(filename, file_row_number) AS ad", "skill_ids", "skill_labels"]
-        select += ["occupation_id", "occupation"] if self.has_occupations else ["NULL AS occupation_id"]
+        if self.has_occupations:  # an ad without a title (or below JobBERT's floor) is in the group "(missing)"
+            select += ["occupation_id", f"coalesce(nullif(trim(occupation), ''), '{MISSING}') AS occupation"]
+        else:
+            select += ["NULL AS occupation_id"]
         plain = sorted({c for g in self.groupings for c in g if c not in derived and c != "occupation"})
         select += [
             f"coalesce(nullif(trim(CAST(r.{queries.quote(c)} AS VARCHAR)), ''), '{MISSING}') AS {queries.quote(c)}"
