@@ -510,3 +510,24 @@ def test_ads_without_an_occupation_form_their_own_group(tmp_path) -> None:
     sizes = done.tables["skill_demand_by_occupation"].groupby("occupation")["group_ads"].first().to_dict()
     assert sizes["(missing)"] == 40 and sum(sizes.values()) == 120
     assert "(missing)" not in set(done.tables["occupation_profiles"]["occupation"])
+
+
+def test_the_report_draws_every_chart_in_a_real_browser_without_a_network(result) -> None:
+    from tests.test_space_browser import CHROMIUM, CHROMIUM_FLAGS
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"no Chromium at {CHROMIUM}: ./run.sh test installs Debian's chromium (or set CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(result.report.as_uri())
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(result.charts)}")
+        plots = page.locator(".js-plotly-plot").count()
+        heading = page.locator("h1").inner_text()
+        browser.close()
+    assert plots == len(result.charts) and heading == "Labour-market insights"
+    assert all(url.startswith(("file:", "data:", "blob:")) for url in requests), requests
