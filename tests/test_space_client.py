@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -42,12 +43,14 @@ def client(models):
     demo.close()
 
 
-def test_the_api_names_the_four_actions(client) -> None:
+def test_the_api_names_the_six_actions(client) -> None:
     assert set(client.view_api(return_format="dict")["named_endpoints"]) == {
         "/extract",
         "/normalize",
         "/columns",
         "/batch",
+        "/insight_columns",
+        "/insights",
     }
 
 
@@ -169,3 +172,23 @@ def test_a_running_batch_and_two_extractions_do_not_block_a_title_lookup(models,
     finally:
         blocking.release.set()
         demo.close()
+
+
+def test_market_insights_through_the_server(client, tmp_path) -> None:
+    path = tmp_path / "ads.csv"
+    rows = [f"python sql team work {i},{'North' if i % 2 else 'South'},2020-1{i % 2}-05" for i in range(24)]
+    path.write_text("description,region,date_posted\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    text, title, group_by, date, note = client.predict(handle_file(str(path)), api_name="/insight_columns")
+    assert (text["value"], title["value"], date["value"]) == ("description", NO_COLUMN, "date_posted")
+    assert [c[0] for c in group_by["choices"]][:3] == ["region", "date_posted", "occupation"] and "3 columns" in note
+    summary, charts, top, files = client.predict(
+        handle_file(str(path)), "description", NO_COLUMN, ["region", "month"], "date_posted", 5, None, 0.2,
+        api_name="/insights",
+    )  # fmt: skip
+    assert summary.startswith("**24 ads** analysed")
+    assert {chart["caption"] for chart in charts} >= {"top skills", "top skills by region", "skills over month"}
+    assert top["headers"] == ["skill", "ads", "% of ads"] and top["data"]
+    assert sorted(Path(f).name for f in files) == ["insight-tables.zip", "report.html"]
+    with pytest.raises(AppError, match="no such column"):
+        client.predict(handle_file(str(path)), "description", NO_COLUMN, ["county"], NO_COLUMN, 5, None, 0.2,
+                       api_name="/insights")  # fmt: skip
