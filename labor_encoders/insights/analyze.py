@@ -282,7 +282,12 @@ class _Context:
         keys = ["ad", "occupation_id", *dict.fromkeys(c for c in grouped if c != "occupation_id")]
         self.con.execute(
             f"CREATE VIEW skill_rows AS SELECT {', '.join(map(queries.quote, keys))}, "
-            "unnest(skill_ids) AS skill_id, unnest(skill_labels) AS skill FROM facts"
+            "unnest(skill_ids) AS skill_id FROM facts"
+        )
+        # the label of each skill, once (the per-ad rows carry only ids: half the text to decode per query)
+        self.con.execute(
+            "CREATE TEMP TABLE skill_names AS SELECT skill_id, any_value(skill) AS skill FROM (SELECT "
+            "unnest(skill_ids) AS skill_id, unnest(skill_labels) AS skill FROM raw) GROUP BY skill_id"
         )
         self.info["ads"] = self.con.execute("SELECT count(*) FROM raw").fetchone()[0]
         if self.info["ads"] == 0:
@@ -373,8 +378,7 @@ class _Context:
         coverage = {}
         if self.esco.skills is not None:
             known = self.con.execute(
-                "SELECT count(*), count(s.skill_id) FROM (SELECT DISTINCT skill_id FROM skill_rows) r "
-                "LEFT JOIN esco_skills s USING (skill_id)"
+                "SELECT count(*), count(s.skill_id) FROM skill_names r LEFT JOIN esco_skills s USING (skill_id)"
             ).fetchone()
             coverage["skills"] = {"distinct_in_ads": known[0], "in_esco": known[1]}
         if self.esco.occupations is not None and self.has_occupations:

@@ -4,7 +4,8 @@
 - ``facts``: one row per ad: ``ad`` (a key), ``skill_ids``, ``skill_labels``, ``occupation_id``, ``occupation``
   and every grouping column (kept input columns, ``month``/``quarter``/``year`` from the date column, ``isco1`` ..
   ``isco4`` from the ESCO occupation); grouping values are text, a missing one is ``(missing)``;
-- ``skill_rows``: one row per (ad, skill) with the same grouping columns.
+- ``skill_rows``: one row per (ad, skill id) with the same grouping columns;
+- ``skill_names``: each skill id's label.
 
 A share is the fraction of a group's ads that ask for a skill (or for at least one skill of a group or collection),
 with a 95 % Wilson score interval. Groups with fewer than ``min_ads`` ads are left out of every grouped table.
@@ -55,12 +56,11 @@ def skill_demand(grouping: list[str], min_ads: int) -> str:
     return f"""
     WITH groups AS ({_groups(grouping, min_ads)}),
     counts AS (
-        SELECT {cols}skill_id, any_value(skill) AS skill, count(*) AS ads
-        FROM skill_rows GROUP BY ALL
+        SELECT {cols}skill_id, count(*) AS ads FROM skill_rows GROUP BY ALL
     )
     SELECT {cols}group_ads, skill_id, skill, ads, ads / group_ads AS share,
            wilson_low(ads, group_ads) AS ci_low, wilson_high(ads, group_ads) AS ci_high
-    FROM counts JOIN groups {_join(grouping)}
+    FROM counts JOIN groups {_join(grouping)} JOIN skill_names USING (skill_id)
     ORDER BY {cols}ads DESC, skill
     """
 
@@ -94,11 +94,10 @@ def two_sides(column: str, a: str, b: str) -> str:
         SELECT count(*) FILTER ({col} = $a) AS ads_a, count(*) FILTER ({col} = $b) AS ads_b FROM facts
     ),
     counts AS (
-        SELECT skill_id, any_value(skill) AS skill,
-               count(*) FILTER ({col} = $a) AS with_a, count(*) FILTER ({col} = $b) AS with_b
+        SELECT skill_id, count(*) FILTER ({col} = $a) AS with_a, count(*) FILTER ({col} = $b) AS with_b
         FROM skill_rows WHERE {col} IN ($a, $b) GROUP BY skill_id
     )
-    SELECT skill_id, skill, with_a, ads_a, with_b, ads_b FROM counts, sizes
+    SELECT skill_id, skill, with_a, ads_a, with_b, ads_b FROM counts JOIN skill_names USING (skill_id), sizes
     """
 
 
@@ -150,8 +149,10 @@ def occupation_profiles(min_ads: int, with_relations: bool) -> str:
         FROM facts WHERE occupation_id IS NOT NULL GROUP BY occupation_id HAVING count(*) >= {int(min_ads)}
     """
     market = """
-        SELECT occupation_id, skill_id, any_value(skill) AS skill, count(*) AS ads
-        FROM skill_rows WHERE occupation_id IN (SELECT occupation_id FROM occupations) GROUP BY ALL
+        SELECT occupation_id, skill_id, skill, ads FROM (
+            SELECT occupation_id, skill_id, count(*) AS ads FROM skill_rows
+            WHERE occupation_id IN (SELECT occupation_id FROM occupations) GROUP BY ALL
+        ) JOIN skill_names USING (skill_id)
     """
     if not with_relations:
         return f"""
