@@ -531,3 +531,15 @@ def test_the_report_draws_every_chart_in_a_real_browser_without_a_network(result
         browser.close()
     assert plots == len(result.charts) and heading == "Labour-market insights"
     assert all(url.startswith(("file:", "data:", "blob:")) for url in requests), requests
+
+
+def test_the_scale_benchmark_runs_end_to_end_on_a_small_synthetic_corpus(tmp_path, capsys) -> None:
+    from evaluation.benchmark_analyze import main
+
+    esco = [str(p) for p in sorted(ESCO_OFFICIAL.glob("esco-v1.1.1-*.zip"))]
+    assert main(["--ads", "3000", "--esco", *esco, "--work", str(tmp_path)]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["ads"] == 3000 and figures["skill_rows"] > 3000 * 5 and figures["analyze_peak_rss_mb"] > 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["ads"] == 3000 and summary["dates"]["parsed"] == 3000
+    assert summary["esco"]["coverage"]["skills"]["in_esco"] == summary["esco"]["coverage"]["skills"]["distinct_in_ads"]
