@@ -195,8 +195,10 @@ def _draw_png(plt, chart: Chart):
         fig.colorbar(image, ax=ax, label=chart.value_label)
     else:
         fig, ax = plt.subplots(figsize=(9, 5))
+        positions = range(len(data.index))  # periods as categories ("2020-10" is no number to plot)
         for column in data.columns:
-            ax.plot(data.index.astype(str), data[column], marker="o", label=_short(str(column), 40))
+            ax.plot(positions, data[column], marker="o", label=_short(str(column), 40))
+        ax.set_xticks(positions, [str(i) for i in data.index])
         ax.set_ylabel(chart.value_label)
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
         ax.tick_params(axis="x", rotation=45)
