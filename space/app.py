@@ -57,6 +57,7 @@ NO_COLUMN = "(none)"
 QUEUE_LIMITS: dict[str, tuple[int, int]] = {
     "extract": (2, 16),
     "titles": (4, 32),
+    "ad_titles": (2, 16),
     "columns": (4, 32),
     "batch": (1, 4),
     "insights": (1, 4),
@@ -252,6 +253,57 @@ def titles_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
 def normalize_titles(model, text: str, top_k: int = 5, max_titles: int = MAX_TITLES) -> pd.DataFrame:
     """Map the titles of ``text`` (one a line) onto the model's occupations, ``top_k`` each."""
     return titles_table(model.normalize(parse_titles(text, max_titles), top_k=int(top_k)))
+
+
+def occupations_from_skills(model, skills: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
+    """The closest concepts of ``model``'s title index to one skill list, through the skills head.
+
+    JobBERT V2 learns to put a job title near the skills its ads ask for, so a skill list (typed, or extracted from
+    an ad by ConTeXT-match) is compared with every title of the index; an occupation scores as its best label.
+    """
+    vector = model.encode_skills([list(skills)])[0]
+    scores = (model.title_embeddings.float().cpu() @ vector).tolist()
+    best: dict[str, tuple[float, int]] = {}
+    for row, (concept, score) in enumerate(zip(model.title_ids, scores, strict=True)):
+        if concept not in best or score > best[concept][0]:
+            best[concept] = (score, row)
+    ranked = sorted(best.items(), key=lambda item: -item[1][0])[: max(1, int(top_k))]
+    return [
+        {
+            "label": model.title_names.get(concept, model.title_labels[row]),
+            "id": concept,
+            "score": round(score, 4),
+            "matched_label": model.title_labels[row],
+        }
+        for concept, (score, row) in ranked
+    ]
+
+
+def occupations_from_ad(
+    contextmatch,
+    jobbert,
+    text: str,
+    top_k: int = 5,
+    threshold: float | None = None,
+    max_words: int = MAX_WORDS,
+) -> dict[str, Any]:
+    """Paste an ad: ConTeXT-match extracts its skills, JobBERT's skills head ranks the occupations by them.
+
+    Returns the skills, the occupations table (as the job-title table, with the ad as its title) and a notice.
+    """
+    if not text or not text.strip():
+        raise InputError("The job ad is empty: paste the text of an ad to find the occupations its skills point to.")
+    analysed, words = limit_words(text, max_words)
+    started = time.perf_counter()
+    skills = [skill["label"] for skill in contextmatch.extract(analysed, threshold=threshold)[0]["skills"]]
+    if not skills:
+        table = titles_table([])
+        return {"skills": [], "table": table, "notice": "No skill reached the threshold, so no occupation to show."}
+    matches = occupations_from_skills(jobbert, skills, top_k)
+    seconds = time.perf_counter() - started
+    shown = ", ".join(skills[:12]) + (f" and {len(skills) - 12} more" if len(skills) > 12 else "")
+    notice = f"**{len(skills)} skills** extracted from {min(words, max_words):,} words ({seconds:.1f} s): {shown}."
+    return {"skills": skills, "table": titles_table([{"title": "(the ad)", "matches": matches}]), "notice": notice}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -777,6 +829,11 @@ def build_demo(
     def on_titles(text, top_k):
         return normalize_titles(jobbert, text, top_k)
 
+    @_page_errors
+    def on_ad_titles(text, top_k, threshold):
+        result = occupations_from_ad(contextmatch, jobbert, text, top_k, threshold, max_words)
+        return result["table"], result["notice"]
+
     def on_upload(path):
         try:  # a bad file is reported right here, beside the column choices
             choices = column_choices(path)
@@ -919,6 +976,26 @@ def build_demo(
                 column_widths=["22%", "7%", "36%", "9%", "26%"],
                 elem_id="titles-table",
             )
+            gr.Markdown(
+                "**From an ad's skills.** Paste a job ad: ConTeXT-match extracts its skills, and JobBERT's skills"
+                " head ranks the occupations by how well their titles fit that skill list."
+            )
+            with gr.Row():
+                with gr.Column(scale=3):
+                    ad_for_titles = gr.Textbox(label="Job ad", lines=6, elem_id="ad-for-titles")
+                with gr.Column(scale=1, min_width=240):
+                    ad_top_k = gr.Slider(1, 20, value=5, step=1, label="Occupations")
+                    ad_threshold = gr.Slider(0, 1, value=tau, step=0.01, label="Skill threshold τ")
+                    ad_titles_button = gr.Button("Occupations from the ad", elem_id="ad-titles-button")
+            ad_titles_notice = gr.Markdown(elem_id="ad-titles-notice")
+            ad_occupations = gr.Dataframe(
+                label="Closest occupations by the ad's skills",
+                interactive=False,
+                wrap=True,
+                datatype=["str", "number", "markdown", "number", "str"],
+                column_widths=["22%", "7%", "36%", "9%", "26%"],
+                elem_id="ad-titles-table",
+            )
         with gr.Tab("Batch", id="batch"):
             gr.Markdown(
                 "Upload job ads as CSV, TSV, JSONL, JSON or Parquet"
@@ -996,6 +1073,14 @@ def build_demo(
         titles_inputs = [titles, title_top_k]
         titles_button.click(
             on_titles, titles_inputs, [occupations], api_name="normalize", **queued("titles", titles_inputs)
+        )
+        ad_titles_inputs = [ad_for_titles, ad_top_k, ad_threshold]
+        ad_titles_button.click(
+            on_ad_titles,
+            ad_titles_inputs,
+            [ad_occupations, ad_titles_notice],
+            api_name="ad_occupations",
+            **queued("ad_titles", ad_titles_inputs),
         )
         outputs = [text_column, title_column, id_column, columns_note]
         upload.upload(on_upload, [upload], outputs, api_name="columns", **queued("columns", [upload]))

@@ -24,6 +24,8 @@ from space.app import (
     highlight_segments,
     limit_words,
     normalize_titles,
+    occupations_from_ad,
+    occupations_from_skills,
     parse_titles,
     read_ads,
     run_batch,
@@ -144,6 +146,34 @@ def test_normalize_titles_table_matches_the_model(jobbert) -> None:
     assert table["Matched label"].tolist() == [m["matched_label"] for r in expected for m in r["matches"]]
     for _, group in table.groupby("Title"):
         assert group["Score"].is_monotonic_decreasing
+
+
+def test_occupations_from_skills_rank_the_title_index_through_the_skills_head(jobbert) -> None:
+    import torch
+
+    skills = ["python", "sql"]
+    matches = occupations_from_skills(jobbert, skills, top_k=3)
+    scores = jobbert.title_embeddings @ jobbert.encode_skills([skills])[0]
+    best: dict[str, float] = {}
+    for concept, score in zip(jobbert.title_ids, scores.tolist(), strict=True):
+        best[concept] = max(best.get(concept, -2.0), score)
+    expected = sorted(best, key=lambda concept: -best[concept])[:3]
+    assert [m["id"] for m in matches] == expected
+    assert [m["score"] for m in matches] == pytest.approx([best[c] for c in expected], abs=1e-4)
+    assert torch.allclose(jobbert.encode_skills([skills]), jobbert.encode_skills(["python, sql"]))
+
+
+def test_occupations_from_an_ad_use_the_skills_contextmatch_extracts(tiny_model, jobbert) -> None:
+    result = occupations_from_ad(tiny_model, jobbert, AD, top_k=2, threshold=0.0)
+    skills = [skill["label"] for skill in tiny_model.extract(AD, threshold=0.0)[0]["skills"]]
+    assert result["skills"] == skills and skills
+    assert result["table"]["Title"].tolist() == ["(the ad)", "(the ad)"]
+    assert result["table"]["Occupation"].tolist() == [m["label"] for m in occupations_from_skills(jobbert, skills, 2)]
+    assert f"**{len(skills)} skills**" in result["notice"]
+    none = occupations_from_ad(tiny_model, jobbert, AD, threshold=1.01)
+    assert none["table"].empty and "No skill reached the threshold" in none["notice"]
+    with pytest.raises(InputError, match="The job ad is empty"):
+        occupations_from_ad(tiny_model, jobbert, " \n ")
 
 
 def write_ads(folder, frame: pd.DataFrame, suffix: str):

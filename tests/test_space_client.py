@@ -43,10 +43,11 @@ def client(models):
     demo.close()
 
 
-def test_the_api_names_the_six_actions(client) -> None:
+def test_the_api_names_the_seven_actions(client) -> None:
     assert set(client.view_api(return_format="dict")["named_endpoints"]) == {
         "/extract",
         "/normalize",
+        "/ad_occupations",
         "/columns",
         "/batch",
         "/insight_columns",
@@ -79,6 +80,19 @@ def test_the_threshold_and_filter_controls_reach_the_model(client, models) -> No
 def test_an_empty_ad_gets_a_clear_message(client) -> None:
     with pytest.raises(AppError, match="job ad is empty"):
         client.predict("   ", 0.5, 10, True, api_name="/extract")
+
+
+def test_occupations_from_an_ad_through_the_server_equal_the_skills_head_ranking(client, models) -> None:
+    from space.app import occupations_from_skills
+
+    contextmatch, jobbert = models
+    table, notice = client.predict(AD, 3, 0.0, api_name="/ad_occupations")
+    skills = [skill["label"] for skill in contextmatch.extract(AD, threshold=0.0)[0]["skills"]]
+    expected = occupations_from_skills(jobbert, skills, 3)
+    assert [row[2] for row in table["data"]] == [match["label"] for match in expected]
+    assert f"**{len(skills)} skills**" in notice
+    with pytest.raises(AppError, match="The job ad is empty"):
+        client.predict("  ", 3, 0.0, api_name="/ad_occupations")
 
 
 def test_normalize_through_the_server_equals_the_model(client, models) -> None:
