@@ -72,7 +72,12 @@ class PairSet:
 
 
 def read_pairs(
-    source: str | os.PathLike[str], first: str, second: str, split: str = "train", limit: int | None = None
+    source: str | os.PathLike[str],
+    first: str,
+    second: str,
+    split: str = "train",
+    limit: int | None = None,
+    second_is_list: bool = False,
 ) -> PairSet:
     """Read (``first``, ``second``) column pairs from a local file or a Hugging Face dataset.
 
@@ -83,6 +88,8 @@ def read_pairs(
         second: Column of the second text (a skill, an ad text).
         split: Split of a Hub dataset.
         limit: Stop after this many good pairs.
+        second_is_list: The second column holds several texts (a list in JSON/Parquet, a JSON or Python list
+            literal such as ``['a', 'b']`` in CSV/TSV, as SkillSkape ships its skills): one pair per item.
 
     Returns:
         The pairs with whitespace stripped. Rows with a missing or empty cell, JSONL lines that are not a JSON
@@ -114,9 +121,14 @@ def read_pairs(
                 continue
             seen_columns.update(dict.fromkeys(record))
             cells = {column: _cell(record, column) for column in (first, second)}
+            if second_is_list:
+                items, reason = _list_cell(record, second)
+                cells[second] = (items, reason)
             reasons = [f"{reason} {column!r}" for column, (_, reason) in cells.items() if reason]
             if reasons:
                 _bad(result, f"{where}: {' and '.join(reasons)}")
+            elif second_is_list:
+                result.pairs.extend((cells[first][0], item) for item in cells[second][0])
             else:
                 result.pairs.append((cells[first][0], cells[second][0]))
     except UnicodeDecodeError as error:
@@ -124,6 +136,32 @@ def read_pairs(
     if seen_columns:  # JSON and JSONL records have no header: a column is missing if no record has it
         _check_columns(name, list(seen_columns), (first, second), bool(result.pairs))
     return result
+
+
+def _list_cell(record: dict[str, Any], column: str) -> tuple[list[str], str]:
+    """``(stripped non-empty items, "")`` of a list cell or ``([], reason)``, like :func:`_cell` for one text.
+
+    >>> _list_cell({"s": "['use python', ' sql ', '']"}, "s"), _list_cell({"s": ["b", None]}, "s")
+    ((['use python', 'sql'], ''), (['b'], ''))
+    >>> _list_cell({"s": "[]"}, "s"), _list_cell({"s": "python"}, "s"), _list_cell({}, "s")
+    (([], 'empty'), ([], 'no list in'), ([], 'no'))
+    """
+    value = record.get(column, _NO_COLUMN)
+    if value is _NO_COLUMN:
+        return [], "no"
+    if value is None:
+        return [], "missing"
+    if isinstance(value, str) and value.strip().startswith("["):
+        import ast
+
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            return [], "unreadable list literal in"
+    if not isinstance(value, list | tuple):
+        return [], "no list in"
+    items = [item.strip() for item in value if isinstance(item, str) and item.strip()]
+    return (items, "") if items else ([], "empty")
 
 
 def _bad(result: PairSet, problem: str) -> None:

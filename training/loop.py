@@ -74,6 +74,10 @@ def common_arguments(description: str) -> argparse.ArgumentParser:
     add("--scale", type=float, default=20.0, help="InfoNCE scale = 1 / temperature (default 20)")
     add("--symmetric", action="store_true", help="also the reverse direction of the InfoNCE loss")
     add("--freeze_layers", type=int, default=0, help="freeze the embeddings and this many lower encoder layers")
+    add("--lora_rank", type=int, default=0, help="train a PEFT LoRA adapter of this rank instead of the weights")
+    add("--lora_alpha", type=float, default=0.0, help="LoRA scaling numerator (default: twice the rank)")
+    add("--lora_targets", default="q,k,v,o", help="comma-separated names of the linear layers LoRA adapts (q,k,v,o)")
+    add("--lora_layers", help="comma-separated encoder layers LoRA adapts (default: those above --freeze_layers)")
     add("--max_seq_length", type=int, help="tokens per text (default: the model's)")
     add("--mixed_precision", choices=["no", "fp16", "bf16"], default="no")
     add("--cpu", action="store_true", help="train on the CPU even when a GPU is there")
@@ -123,6 +127,39 @@ def freeze_lower_layers(encoder: nn.Module, layers: int) -> int:
     return sum(p.numel() for p in encoder.parameters() if p.requires_grad)
 
 
+def add_lora(encoder: nn.Module, args: argparse.Namespace) -> nn.Module:
+    """Wrap ``encoder`` in a PEFT LoRA model: only the adapter's matrices train, the backbone stays as it is."""
+    from peft import LoraConfig, get_peft_model
+
+    blocks = len(encoder.encoder.layer)
+    if args.lora_layers:
+        layers = [int(layer) for layer in str(args.lora_layers).split(",")]
+    else:
+        layers = list(range(args.freeze_layers, blocks))
+    if not layers or min(layers) < 0 or max(layers) >= blocks:
+        raise ValueError(f"--lora_layers {layers}: the encoder has layers 0 to {blocks - 1}")
+    config = LoraConfig(
+        r=args.lora_rank,
+        lora_alpha=args.lora_alpha or 2 * args.lora_rank,
+        lora_dropout=0.0,
+        target_modules=[name.strip() for name in args.lora_targets.split(",")],
+        layers_to_transform=layers,
+        layers_pattern="layer",
+    )
+    return get_peft_model(encoder, config)
+
+
+def training_files(args: argparse.Namespace) -> dict[str, str]:
+    """sha256 of every local training and validation file the arguments name (a Hub id is kept by name)."""
+    from labor_encoders.assets import sha256_file
+
+    names: list[str] = []
+    for key in ("data", "validation", "validation_labels"):
+        value = getattr(args, key, None)
+        names += [value] if isinstance(value, str) else list(value or [])
+    return {Path(name).name: sha256_file(name) if Path(name).is_file() else "hub" for name in names}
+
+
 def train(task: Task, args: argparse.Namespace) -> Path:
     """Run the whole training; returns the saved model folder (on every process).
 
@@ -160,7 +197,11 @@ def _train(task: Task, args: argparse.Namespace) -> Path:
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING, format="%(message)s")
     set_seed(args.seed)
     model = task.load_model(args)
-    trainable = freeze_lower_layers(model.encoder, args.freeze_layers)
+    if args.lora_rank:
+        model.encoder = add_lora(model.encoder, args)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    else:
+        trainable = freeze_lower_layers(model.encoder, args.freeze_layers)
     pairs = task.load_pairs(args)
     logger.info("%s: %s", task.name, pairs.summary())
     if len(pairs.pairs) < args.batch_size * accelerator.num_processes:
@@ -248,6 +289,11 @@ def _train(task: Task, args: argparse.Namespace) -> Path:
     folder = output / "model"
     if accelerator.is_main_process:
         model.eval()
+        adapter = None
+        if args.lora_rank:  # the adapter alone (what ships), then the merged weights for the model folder
+            adapter = output / "adapter"
+            model.encoder.save_pretrained(str(adapter))
+            model.encoder = model.encoder.merge_and_unload()
         folder = task.finalize(model, args)
         summary = {"steps": step, "seconds": round(seconds, 1), "processes": accelerator.num_processes}
         summary |= {"validation": metrics, "loss": history[-1]["loss"] if history else None}
@@ -257,6 +303,10 @@ def _train(task: Task, args: argparse.Namespace) -> Path:
         }
         record = {"task": task.name, "arguments": arguments, **summary}
         (folder / "training_args.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        if adapter is not None:
+            from labor_encoders.adapter import write_record
+
+            write_record(adapter, record | {"training_files": training_files(args)})
         logger.info("saved the trained model to %s", folder)
     accelerator.wait_for_everyone()
     accelerator.end_training()

@@ -39,15 +39,34 @@ def load_model(args: argparse.Namespace):
 
 
 def load_pairs(args: argparse.Namespace):
+    """Every ``--data`` source (with ``--skill_list``, each skill cell a list), plus ``--esco_pairs`` pairs of the
+    offline ESCO set (all of it without ``--data``), shuffled together with ``--seed``."""
+    import random
+
     from .data import PairSet, esco_skill_pairs, read_pairs
 
-    if args.data:
-        return read_pairs(args.data, args.sentence_column, args.skill_column, split=args.split, limit=args.limit)
-    from labor_encoders.taxonomy import load_esco_skills
+    result = PairSet([], source="")
+    sources = []
+    for source in [args.data] if isinstance(args.data, str) else args.data or []:  # a YAML recipe may list several
+        found = read_pairs(
+            source, args.sentence_column, args.skill_column, split=args.split, second_is_list=args.skill_list
+        )
+        result.pairs += found.pairs
+        result.bad_rows += found.bad_rows
+        result.problems += found.problems
+        sources.append(f"{found.source} ({len(found.pairs):,})")
+    if not args.data or args.esco_pairs:
+        from labor_encoders.taxonomy import load_esco_skills
 
-    taxonomy = load_esco_skills()
-    pairs = esco_skill_pairs(taxonomy, seed=args.seed)[: args.limit]
-    return PairSet(pairs=pairs, bad_rows=0, problems=[], source=f"offline ESCO set from {taxonomy.name}")
+        taxonomy = load_esco_skills()
+        esco = esco_skill_pairs(taxonomy, seed=args.seed)[: args.esco_pairs or None]
+        result.pairs += esco
+        sources.append(f"the offline ESCO set of {taxonomy.name} ({len(esco):,})")
+    if len(sources) > 1:
+        random.Random(args.seed).shuffle(result.pairs)
+    result.pairs = result.pairs[: args.limit]
+    result.source = " + ".join(sources)
+    return result
 
 
 def make_loss(model, args: argparse.Namespace) -> nn.Module:
@@ -111,6 +130,12 @@ def parser() -> argparse.ArgumentParser:
     parser = common_arguments(__doc__.splitlines()[0])
     parser.add_argument("--sentence_column", default="sentence", help="column of --data with the text (sentence)")
     parser.add_argument("--skill_column", default="skill", help="column of --data with the skill label (skill)")
+    parser.add_argument(
+        "--skill_list", action="store_true", help="each --skill_column cell is a list of skills (SkillSkape's format)"
+    )
+    parser.add_argument(
+        "--esco_pairs", type=int, default=0, help="also this many pairs of the offline ESCO set next to --data"
+    )
     parser.add_argument(
         "--taxonomy", help="skill taxonomy file for the final index (default: the start model's or ESCO)"
     )
