@@ -10,8 +10,8 @@ Inputs: the 136 SkillSpan-ESCO validation sentences (house 61 + tech 75, read in
 3. ``rank``    - ``model.rank(sentences, top_k=10)``: the ConTeXT-match scoring path without extract's per-sentence
    post-processing (and the ``scoring="mean-pool"`` baseline for reference);
 4. ``profile`` - where extract's time goes, timed over the model's own pieces on exactly the batches extract forms:
-   sentence splitting, tokenization + encoder forward (``_encode_segments``), scoring against the skill index
-   (``_score`` with the configured pre-ranking shortlist), and the rest (threshold, redundancy filter, evidence,
+   sentence splitting, tokenization + encoder forward (``encode_segments``), scoring against the skill index
+   (``score`` with the configured pre-ranking shortlist), and the rest (threshold, redundancy filter, evidence,
    formatting: the residual against a full ``extract`` timed in the same repeat). Interleaved in the same process,
    for references robust to other load on the machine: (1) again, (1) fed extract's length buckets (a like-for-like
    bare encode: sentence-transformers sorts longest first in fixed batches, so its padding differs), and
@@ -52,7 +52,7 @@ VOCABULARY_FILE = "skills_en_label.txt"
 PHASES = ("encode", "extract", "rank", "profile")
 PROFILE_PARTS = {
     "split": "split_sentences",
-    "segments": "tokenize + encoder forward (_encode_segments)",
+    "segments": "tokenize + encoder forward (encode_segments)",
     "score": "scoring vs skill index (_score, shortlist)",
 }
 
@@ -198,7 +198,7 @@ def phase_rank(sentences: list[str], args: argparse.Namespace) -> dict[str, Any]
 
 def profile_pass(model, sentences: list[str], batch_size: int) -> tuple[dict[str, float], dict[str, int]]:
     """Extract's own pieces, timed on exactly the batches extract forms: sentence splitting, the model's
-    tokenization + encoder forward (``_encode_segments``) and its scoring (``_score`` with the configured shortlist).
+    tokenization + encoder forward (``encode_segments``) and its scoring (``score`` with the configured shortlist).
     The rest of extract (threshold, redundancy filter, evidence, formatting) is the residual against a full run."""
     import torch
 
@@ -211,10 +211,10 @@ def profile_pass(model, sentences: list[str], batch_size: int) -> tuple[dict[str
         pieces = [text[s:e] for text in sentences for s, e in split_sentences(text)]
         times["split"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        for rows, _, encoded, _ in model._encode_segments(pieces, batch_size):
+        for rows, _, encoded, _ in model.encode_segments(pieces, batch_size):
             scored = time.perf_counter()
             times["segments"] += scored - clock
-            scores = model._score(encoded, shortlist=model.config.prerank_candidates)
+            scores = model.score(encoded, shortlist=model.config.prerank_candidates)
             clock = time.perf_counter()
             times["score"] += clock - scored
             stats["windows"] += len(rows)
@@ -228,10 +228,10 @@ def profile_pass(model, sentences: list[str], batch_size: int) -> tuple[dict[str
 
 def extract_like_chunks(model, sentences: list[str], batch_size: int) -> list[list[str]]:
     """The sentences in the length buckets extract forms (for a like-for-like bare encode)."""
-    from modeling.modeling_contextmatch import _length_buckets
+    from modeling.encoder_utils import length_buckets
 
     ids = model.tokenizer(sentences, truncation=True, max_length=model.config.max_seq_length)["input_ids"]
-    return [[sentences[i] for i in rows] for rows in _length_buckets([len(x) for x in ids], batch_size)]
+    return [[sentences[i] for i in rows] for rows in length_buckets([len(x) for x in ids], batch_size)]
 
 
 def plain_tokenize(model, sentences: list[str], batch_size: int) -> None:

@@ -28,10 +28,10 @@ def shortlist_recall(model, texts: list[str], candidates: list[int], thresholds:
     """Recall of the above-threshold pairs of exact scoring inside each shortlist size (windows as sentences)."""
     exact, shortlisted = [], {c: [] for c in candidates}
     with torch.inference_mode():
-        for _, _, encoded, _ in model._encode_segments(texts, 32):
-            exact.append(model._score(encoded))
+        for _, _, encoded, _ in model.encode_segments(texts, 32):
+            exact.append(model.score(encoded))
             for c in candidates:
-                shortlisted[c].append(torch.isfinite(model._score(encoded, shortlist=c)))
+                shortlisted[c].append(torch.isfinite(model.score(encoded, shortlist=c)))
     scores = torch.cat(exact)
     out = {"sentences": len(texts)}
     for tau in thresholds:

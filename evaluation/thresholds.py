@@ -37,8 +37,8 @@ def score_tables(model, sentences: Sequence[str], taus: Sequence[float] = TAUS, 
     skills = model.skill_embeddings.float()
     thresholds = torch.tensor(taus, dtype=torch.float32)
     texts = [i for i, sentence in enumerate(sentences) if str(sentence).strip()]  # a blank one predicts nothing
-    for rows, _, encoded, _ in model._encode_segments([str(sentences[i]) for i in texts], batch_size):
-        scores = model._score(encoded)  # (B, N), exact: no shortlist
+    for rows, _, encoded, _ in model.encode_segments([str(sentences[i]) for i in texts], batch_size):
+        scores = model.score(encoded)  # (B, N), exact: no shortlist
         for row, text_index in enumerate(rows):
             table = tables[texts[text_index]]
             table.scores = torch.maximum(table.scores, scores[row])

@@ -144,7 +144,7 @@ class ConTeXTMatchWorkRB(_RankingOnly):
         scores = torch.full((len(queries), target_vectors.shape[0]), float("-inf"))
         targets = target_vectors.to(device=model.device, dtype=torch.float32)
         unit_targets = nn.functional.normalize(targets, dim=-1)
-        for rows, _, encoded, _ in model._encode_segments([str(q) for q in queries], self.batch_size):
+        for rows, _, encoded, _ in model.encode_segments([str(q) for q in queries], self.batch_size):
             tokens = encoded["token_embeddings"]
             if self.scoring == "contextmatch":
                 block = contextmatch_scores(tokens, encoded["score_mask"], targets)

@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -128,6 +128,15 @@ class ConTeXTMatchOutput(ModelOutput):
     token_embeddings: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
     pooled_embeddings: torch.Tensor | None = None
+
+
+class EncodedSegments(NamedTuple):
+    """One batch of :meth:`ConTeXTMatchModel.encode_segments`."""
+
+    rows: list[int]  # the index of the text each row comes from
+    windowed: list[bool]  # whether the row is one window of a text longer than max_seq_length
+    encoded: dict[str, torch.Tensor]  # token_embeddings, score_mask, attention_mask: what score() takes
+    offsets: torch.Tensor  # (rows, tokens, 2) character offsets of each token in its text
 
 
 class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
@@ -254,8 +263,8 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
         self._require_index()
         k = self.config.num_skills if top_k is None else min(top_k, self.config.num_skills)
         scores = torch.full((len(texts), self.config.num_skills), float("-inf"))
-        for segment_rows, _, encoded, _ in self._encode_segments([str(t) for t in texts], batch_size):
-            segment_scores = self._score(encoded, scoring)
+        for segment_rows, _, encoded, _ in self.encode_segments([str(t) for t in texts], batch_size):
+            segment_scores = self.score(encoded, scoring)
             for row, text_index in enumerate(segment_rows):
                 scores[text_index] = torch.maximum(scores[text_index], segment_scores[row])
         return scores.topk(k, dim=1)
@@ -286,8 +295,8 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
         sentences = [(i, start, end) for i, text in enumerate(texts) for start, end in split_sentences(text)]
         found: list[dict[int, dict[str, Any]]] = [{} for _ in texts]
         sentence_texts = [texts[t][s:e] for t, s, e in sentences]
-        for rows, windows, encoded, offsets in self._encode_segments(sentence_texts, batch_size):
-            scores = self._score(encoded, shortlist=self.config.prerank_candidates)
+        for rows, windows, encoded, offsets in self.encode_segments(sentence_texts, batch_size):
+            scores = self.score(encoded, shortlist=self.config.prerank_candidates)
             for row, sentence_index in enumerate(rows):
                 text_index, sentence_start, sentence_end = sentences[sentence_index]
                 kept = (scores[row] >= threshold).nonzero().flatten()
@@ -314,9 +323,15 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
             )
         return {"text": text, "skills": skills}
 
-    def _score(self, encoded: dict[str, torch.Tensor], scoring: str = "contextmatch", shortlist: int = 0):
-        """Scores (B, N) of a batch against the index; with ``shortlist`` only that many mean-pool candidates per
-        sentence get the token attention, the others score -inf."""
+    def score(
+        self, encoded: dict[str, torch.Tensor], scoring: str = "contextmatch", shortlist: int = 0
+    ) -> torch.Tensor:
+        """Scores (B, N) of an :meth:`encode_segments` batch against the skill index, on the CPU.
+
+        ``scoring`` is ``"contextmatch"`` (token attention, the paper's score) or ``"mean-pool"`` (cosine of the
+        mean-pooled sentence); with ``shortlist`` only that many mean-pool candidates per sentence get the token
+        attention, the others score -inf (what :meth:`extract` does with ``config.prerank_candidates``).
+        """
         skills = self.skill_embeddings.to(torch.float32)
         tokens, mask = encoded["token_embeddings"], encoded["score_mask"]
         if scoring not in ("contextmatch", "mean-pool"):
@@ -368,13 +383,12 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
             owned.setdefault(int(kept[winner]), []).append(position)
         return owned
 
-    def _encode_segments(
-        self, texts: list[str], batch_size: int
-    ) -> Iterator[tuple[list[int], list[bool], dict[str, torch.Tensor], torch.Tensor]]:
+    def encode_segments(self, texts: list[str], batch_size: int = 32) -> Iterator[EncodedSegments]:
         """Tokenize texts into windows of at most ``max_seq_length`` tokens, encode them in length-sorted batches.
 
-        Yields (text index per row, whether the row is one window of a longer text, the encoded batch with
-        ``token_embeddings`` and ``score_mask``, character offsets per token).
+        Yields one :class:`EncodedSegments` per batch: the text index of each row, whether the row is one window of
+        a longer text, the encoded batch (``token_embeddings``, ``score_mask``, ``attention_mask``; what
+        :meth:`score` takes) and the character offsets of each token.
         """
         if not texts:
             return
@@ -410,7 +424,8 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
                 "score_mask": score_mask.to(self.device),
                 "attention_mask": attention.to(self.device),
             }
-            yield [sample[i] for i in rows], [windows_per_text[sample[i]] > 1 for i in rows], encoded, offsets
+            windowed = [windows_per_text[sample[i]] > 1 for i in rows]
+            yield EncodedSegments([sample[i] for i in rows], windowed, encoded, offsets)
 
     def _require_index(self) -> None:
         if self.config.num_skills == 0:

@@ -177,8 +177,8 @@ def test_prerank_shortlist_scores_its_candidates_exactly_and_others_minus_inf(ti
         "score_mask": batch["attention_mask"].bool(),
         "attention_mask": batch["attention_mask"],
     }
-    exact = tiny_model._score(encoded)
-    shortlisted = tiny_model._score(encoded, shortlist=3)
+    exact = tiny_model.score(encoded)
+    shortlisted = tiny_model.score(encoded, shortlist=3)
     kept = torch.isfinite(shortlisted)
     assert kept.sum(1).tolist() == [3, 3, 3]
     torch.testing.assert_close(shortlisted[kept], exact[kept], atol=1e-5, rtol=1e-5)
@@ -208,3 +208,20 @@ def test_cached_unit_skill_vectors_follow_every_index_change(tiny_model) -> None
     with torch.no_grad():
         tiny_model.skill_embeddings.mul_(-1.0)  # edited in place
     torch.testing.assert_close(tiny_model.rank([text], scoring="mean-pool").values[0], expected_mean_pool(text))
+
+
+def test_the_extraction_benchmarks_profile_pieces_run_on_the_public_surface(tiny_model) -> None:
+    """evaluation/benchmark_extraction.py's profile phase uses only encode_segments / score and the shared length
+    buckets: every sentence lands in exactly one chunk, and the profile counts every window once."""
+    from evaluation.benchmark_extraction import extract_like_chunks, profile_pass
+
+    sentences = ["python and sql", "team work in a large data analysis group", "sql", "manage project now"]
+    chunks = extract_like_chunks(tiny_model, sentences, batch_size=2)
+    assert sorted(s for chunk in chunks for s in chunk) == sorted(sentences) and all(len(c) <= 2 for c in chunks)
+    times, stats = profile_pass(tiny_model, sentences, batch_size=2)
+    assert stats["pieces"] == stats["windows"] == 4 and set(times) == {"split", "segments", "score"}
+    batches = list(tiny_model.encode_segments(sentences, 4))
+    assert sorted(row for batch in batches for row in batch.rows) == [0, 1, 2, 3]
+    assert all(batch.windowed == [False] * len(batch.rows) for batch in batches)
+    scores = [tiny_model.score(batch.encoded) for batch in batches]
+    assert [s.shape for s in scores] == [(len(b.rows), tiny_model.config.num_skills) for b in batches]
