@@ -157,7 +157,12 @@ def training_files(args: argparse.Namespace) -> dict[str, str]:
     for key in ("data", "validation", "validation_labels"):
         value = getattr(args, key, None)
         names += [value] if isinstance(value, str) else list(value or [])
-    return {Path(name).name: sha256_file(name) if Path(name).is_file() else "hub" for name in names}
+    files = {Path(name).name: sha256_file(name) if Path(name).is_file() else "hub" for name in names}
+    if hasattr(args, "esco_pairs") and (args.esco_pairs or not args.data):  # ConTeXT-match's offline ESCO set
+        from labor_encoders.assets import ESCO_SKILLS, asset_fingerprint
+
+        files[ESCO_SKILLS] = asset_fingerprint(ESCO_SKILLS)
+    return files
 
 
 def train(task: Task, args: argparse.Namespace) -> Path:
@@ -306,7 +311,12 @@ def _train(task: Task, args: argparse.Namespace) -> Path:
         if adapter is not None:
             from labor_encoders.adapter import write_record
 
-            write_record(adapter, record | {"training_files": training_files(args)})
+            threshold = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("threshold")
+            extra = {"threshold": threshold} if threshold is not None else {}
+            extra["command"] = f"python -m training.train_{task.name}" + (
+                f" --config {args.config}" if args.config else ""
+            )
+            write_record(adapter, record | {"training_files": training_files(args)} | extra)
         logger.info("saved the trained model to %s", folder)
     accelerator.wait_for_everyone()
     accelerator.end_training()

@@ -95,10 +95,28 @@ def validate(model, args: argparse.Namespace) -> dict[str, float]:
     }
 
 
+def calibrate(model, args: argparse.Namespace) -> float:
+    """τ with the best F1 after the redundancy filter on the ``--validation`` files, ranking ``--validation_labels``
+    (what ``labor-encoders calibrate`` does); the model's index is left as the benchmark's."""
+    from evaluation import benchmarks
+
+    if not args.validation or not args.validation_labels:
+        raise ValueError("--calibrate needs --validation files and --validation_labels")
+    benchmarks.with_benchmark_index(model, args.validation_labels)
+    sentences, references = benchmarks.skillspan_references(args.validation, model.skill_labels)
+    best = benchmarks.calibrate(model, sentences, references)["best"]
+    logger.info("calibrated τ = %.2f (F1 %.4f after the redundancy filter)", best["tau"], best["after_filter"]["f1"])
+    return float(best["tau"])
+
+
 def finalize(model, args: argparse.Namespace) -> Path:
-    """Encode the skill index with the trained weights and save a remote-code folder to ``OUTPUT_DIR/model``."""
+    """Encode the skill index with the trained weights and save a remote-code folder to ``OUTPUT_DIR/model``
+    (with ``--calibrate``, first set its τ on the validation files; the adapter's record keeps it too)."""
     from labor_encoders.build import save_model
     from labor_encoders.taxonomy import load_esco_skills, load_taxonomy
+
+    if args.calibrate:
+        model.config.threshold = calibrate(model, args)
 
     if args.taxonomy:
         taxonomy = load_taxonomy(args.taxonomy)
@@ -141,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--validation", nargs="*", default=[], help="SkillSpan-style annotation CSVs to validate on")
     parser.add_argument("--validation_labels", help="the benchmark's skill labels, one a line")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="set the saved model's τ to the best F1 on the --validation files"
+    )
     return parser
 
 
