@@ -37,6 +37,18 @@ TITLE_INDEX_FILE = "title_index.json"
 _ACTIVATIONS = {"identity": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
 
 
+TIE_MARGIN = 1e-4  # an exact match of a concept's name outranks other concepts scoring within this of it
+
+
+def _plain(text: str) -> str:
+    """A label as exact matching compares it: case-folded, whitespace runs as one space.
+
+    >>> _plain("  Data   SCIENTIST ")
+    'data scientist'
+    """
+    return " ".join(str(text).casefold().split())
+
+
 @dataclass
 class JobBERTOutput(ModelOutput):
     """Projected vectors of one side (B, projection_dim), not normalised, and the pooled encoder vectors (B, H)."""
@@ -221,9 +233,13 @@ class JobBERTModel(LabelIndexMixin, PreTrainedModel):
     def normalize(self, titles: str | Sequence[str], top_k: int = 5, batch_size: int = 64) -> list[dict[str, Any]]:
         """The closest concepts of the title index for each title, by cosine through the title head.
 
-        A concept scores as its best label. Returns one dict per title: ``{"title", "matches": [{"label", "id",
-        "score", "matched_label"}]}``, best first, where ``label`` is the concept's name and ``matched_label`` the
-        label that scored best. A title that is empty after stripping gets no matches.
+        A concept scores as its best label. A title that is (case- and whitespace-insensitively) a concept's name
+        ranks that concept first among those within ``TIE_MARGIN`` of it ("data scientist" is the occupation data
+        scientist, although another occupation lists it as an alternative label and scores the same).
+
+        Returns one dict per title: ``{"title", "matches": [{"label", "id", "score", "matched_label"}]}``, best
+        first, where ``label`` is the concept's name and ``matched_label`` the label that scored best. A title that
+        is empty after stripping gets no matches.
         """
         titles = [titles] if isinstance(titles, str) else [str(t) for t in titles]
         if self.config.num_titles == 0:
@@ -237,14 +253,21 @@ class JobBERTModel(LabelIndexMixin, PreTrainedModel):
         concepts, concept_of_row, rows_of = self._concepts()
         queries = self.encode_titles([titles[i].strip() for i in keep], batch_size=batch_size)
         index = self.title_embeddings.float().cpu()
+        named = self._concept_of_name()
         for start in range(0, len(keep), 256):
             scores = queries[start : start + 256] @ index.T  # (b, rows)
             per_concept = torch.full((scores.shape[0], len(concepts)), float("-inf"))
             per_concept.scatter_reduce_(1, concept_of_row.expand_as(scores), scores, "amax")
-            top = per_concept.topk(min(top_k, len(concepts)), dim=1)
-            for row, (values, columns) in enumerate(zip(top.values, top.indices, strict=True)):
+            ranking = per_concept.clone()
+            for row, i in enumerate(keep[start : start + 256]):
+                exact = named.get(_plain(titles[i]))
+                if exact is not None:  # the title is this concept's name: it wins a tie with another's label
+                    ranking[row, exact] += TIE_MARGIN
+            top = ranking.topk(min(top_k, len(concepts)), dim=1)
+            for row, columns in enumerate(top.indices):
                 matches = []
-                for value, column in zip(values.tolist(), columns.tolist(), strict=True):
+                for column in columns.tolist():
+                    value = float(per_concept[row, column])
                     members = rows_of[column]
                     best = int(members[scores[row, members].argmax()])
                     concept = concepts[column]
@@ -277,6 +300,21 @@ class JobBERTModel(LabelIndexMixin, PreTrainedModel):
             cached = (key, list(position), columns, [torch.tensor(members) for members in rows])
             self.__dict__["_concept_cache"] = cached
         return cached[1], cached[2], cached[3]
+
+    def _concept_of_name(self) -> dict[str, int]:
+        """Column of each concept by its name (preferred label), case- and whitespace-normalised."""
+        key = (id(self.title_ids), len(self.title_ids), id(self.title_names))
+        cached = self.__dict__.get("_name_cache")
+        if cached is None or cached[0] != key:
+            concepts = self._concepts()[0]
+            names = {}
+            for column, concept in enumerate(concepts):
+                name = self.title_names.get(concept)
+                if name:
+                    names.setdefault(_plain(name), column)
+            cached = (key, names)
+            self.__dict__["_name_cache"] = cached
+        return cached[1]
 
     def _index_state(self) -> dict[str, Any]:
         return {
