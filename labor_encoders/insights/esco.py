@@ -112,6 +112,24 @@ def load_esco(paths: Iterable[str | os.PathLike[str]]) -> Esco:
     return esco
 
 
+def read_esco_table(paths: Iterable[str | os.PathLike[str]], file: str, every: bool = False) -> list[pd.DataFrame]:
+    """The raw table ``file`` (for example ``"occupations_en.csv"``, every column as ESCO ships it) from ESCO
+    downloads: the first one found, or with ``every`` one per download that holds it (in the order given)."""
+    tables = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise EscoError(f"{path} does not exist: give the ESCO CSV download (a zip or a folder)")
+        for name, origin, data in _members(path):
+            if name == file or (path.suffix.lower() == ".csv" and name.startswith(file.removesuffix(".csv"))):
+                tables.append(_csv(origin, data))
+                break
+        if tables and not every:
+            break
+    if not tables:
+        raise EscoError(f"no {file} in {', '.join(map(str, paths))} (the official ESCO CSV download has one)")
+    return tables
+
+
 def _members(path: Path) -> Iterator[tuple[str, str, bytes]]:
     """``(file name, where it came from, bytes)`` for every CSV in a folder or zip, nested zips included."""
     if path.is_dir():
