@@ -11,6 +11,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from labor_encoders.hub import is_hub_id
+
 # Known benchmark datasets on the Hub and the split (or file) that holds the validation data.
 HUB_SPLITS = {
     "TechWolf/skill-extraction-house": "validation",
@@ -23,20 +25,6 @@ HUB_SPLITS = {
 
 class DataError(ValueError):
     """Benchmark data that cannot be found or read; the message says what to do."""
-
-
-def is_hub_id(source: str | Path) -> bool:
-    """``org/name`` that is not an existing local path."""
-    text = str(source)
-    parts = text.split("/")
-    looks_like_file = Path(text).suffix.lower() in (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet")
-    return (
-        not Path(text).exists()
-        and not looks_like_file
-        and len(parts) == 2
-        and all(parts)
-        and not text.startswith((".", "~"))
-    )
 
 
 def read_rows(source: str | Path, split: str | None = None, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:

@@ -102,15 +102,13 @@ def _size(n: int) -> str:
 
 def check_repo_id(repo_id: str, what: str = "--repo-id") -> str:
     """``ORG/NAME`` as the Hub accepts it, or a :class:`PublishError` that says what is wrong."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from .hub import repo_id_problem
 
-    if repo_id.count("/") != 1:
+    problem = repo_id_problem(repo_id)
+    if problem is not None and problem.startswith("it must be ORG/NAME"):
         raise PublishError(f"{what} must be ORG/NAME (your user or organisation, then the name), got {repo_id!r}")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise PublishError(f"{what} {repo_id!r} is not a valid Hub repository id: {error}") from None
+    if problem is not None:
+        raise PublishError(f"{what} {repo_id!r} is not a valid Hub repository id: {problem}")
     return repo_id
 
 
@@ -246,6 +244,60 @@ def hub_token(token: str | None = None) -> str:
     if not token:
         raise PublishError(f"no Hugging Face token: {LOGIN_HELP}; --dry-run works without one")
     return token
+
+
+def assemble_adapter_repo(folder: str | Path, output: str | Path, repo_id: str) -> RepoPlan:
+    """Write the repository of a LoRA adapter folder (PEFT's files, its ``record.json`` and a short card) into
+    ``output``: what ``PeftModel.from_pretrained(backbone, repo_id)`` users load. The merged model folder is what
+    ``push model`` publishes."""
+    from .adapter import AdapterError, verify
+
+    check_repo_id(repo_id)
+    try:
+        record = verify(folder)
+    except AdapterError as error:
+        raise PublishError(str(error)) from None
+    config = json.loads((Path(folder) / "adapter_config.json").read_text(encoding="utf-8"))
+    from model_cards.folder import KNOWN_BASES
+
+    base = config.get("base_model_name_or_path") or "all-mpnet-base-v2"
+    base = KNOWN_BASES.get(Path(base).name, base)  # the training records the backbone's folder name
+    scores = record.get("validation") or {}
+    lines = [
+        "---",
+        "library_name: peft",
+        f"base_model: {base}",
+        "tags: [lora, skill-extraction, labor-market, esco]"
+        if record.get("task") == "contextmatch"
+        else "tags: [lora, job-titles, labor-market, esco]",
+        "---",
+        f"# {repo_id.split('/')[1]}",
+        "",
+        f"A LoRA adapter (rank {config.get('r')}, {', '.join(sorted(config.get('target_modules') or []))}) for "
+        f"`{base}`, trained by labor-encoders ({record.get('task')}). Merge it and load the result with:",
+        "",
+        "```python",
+        "from peft import PeftModel",
+        "from transformers import AutoModel",
+        "",
+        f'encoder = PeftModel.from_pretrained(AutoModel.from_pretrained("{base}"), "{repo_id}").merge_and_unload()',
+        "```",
+        "",
+        f"Training: {record.get('steps')} steps, {record.get('seconds')} s; command: `{record.get('command', '')}`.",
+    ]
+    if scores:
+        lines += ["", "| validation | value |", "|---|---|"]
+        lines += [f"| {name} | {value:.4f} |" for name, value in sorted(scores.items())]
+
+    def write(staging: Path) -> None:
+        for name in (*record["files"], "record.json"):
+            _link_or_copy(Path(folder) / name, staging / name)
+        (staging / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (staging / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
+        _refuse_pickles(staging)
+
+    write_atomically(output, write)
+    return RepoPlan(Path(output), repo_id, "model")
 
 
 def upload(

@@ -23,7 +23,8 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from evaluation.data import DataError, is_hub_id
+from evaluation.data import DataError
+from labor_encoders.hub import is_hub_id
 from labor_encoders.taxonomy import Taxonomy
 from modeling.modeling_contextmatch import split_sentences
 

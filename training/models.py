@@ -11,13 +11,13 @@ def project_model_type(source: str) -> str | None:
 
     A name that is not a local path is taken for a Hub repository of this project (``org/name``).
     """
-    from labor_encoders.build import _looks_like_repo_id
+    from labor_encoders.hub import is_hub_id
 
     config = Path(source) / "config.json"
     if config.is_file():
         model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
         return model_type if model_type in ("contextmatch", "jobbert") else None
-    if not Path(source).exists() and _looks_like_repo_id(source):
+    if is_hub_id(source):
         return "hub"
     return None
 
