@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .assets import sha256_file
+from .atomic import write_json
 
 WEIGHTS = Path(__file__).parent / "weights"
 RECORD = "record.json"
@@ -71,7 +72,7 @@ def write_record(folder: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     }
     size = sum((folder / name).stat().st_size for name in files)
     record = {**record, "files": files, "bytes": size}
-    (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / RECORD, record)
     return record
 
 

@@ -32,6 +32,8 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .atomic import write_json
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no cross-process lock
@@ -290,7 +292,7 @@ def _install(name: str, spec: dict[str, Any], build: Callable[[dict[str, Any], P
             if dst.is_dir() and not dst.is_symlink():
                 os.replace(dst, trash / dst.name)
             os.replace(src, dst)
-        _write_json_atomic(
+        write_json(
             marker,
             {
                 "asset": name,
@@ -305,12 +307,6 @@ def _install(name: str, spec: dict[str, Any], build: Callable[[dict[str, Any], P
         raise AssetError(f"installing {name} into {root} failed ({err}); free disk space or {_FIX}") from err
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _fetch_wheel(wheel: dict[str, str], downloads: Path) -> Path:

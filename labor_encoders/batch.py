@@ -42,6 +42,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_file
 from .batch_input import (
     MAX_CHARS,
     OUTPUT_COLUMNS,
@@ -335,9 +336,9 @@ class BatchOutput:
         if self.rows:
             name = f"part-{len(self.state['parts']):05d}"
             schema = output_schema(columns=self.job.columns)
-            _write_atomically(self.parts_dir / f"{name}.parquet", lambda path: _write_parquet(self.rows, path, schema))
+            write_file(self.parts_dir / f"{name}.parquet", lambda path: _write_parquet(self.rows, path, schema))
             if self.job.write_csv:
-                _write_atomically(self.csv_dir / f"{name}.csv", lambda path: _write_csv(self.rows, path, self.columns))
+                write_file(self.csv_dir / f"{name}.csv", lambda path: _write_csv(self.rows, path, self.columns))
             self.state["parts"].append(name)
             self.state["ads"] += len(self.rows)
             self.rows = []
@@ -398,22 +399,8 @@ class BatchOutput:
     def _commit(self) -> None:
         self.state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         text = json.dumps(self.state, indent=2) + "\n"
-        _write_atomically(self.state_path, lambda path: path.write_text(text))
+        write_file(self.state_path, lambda path: path.write_text(text))
         self._committed = len(self.state["parts"])
-
-
-def _write_atomically(path: Path, write) -> None:
-    """``write(tmp)`` beside ``path``, flushed to disk, then renamed over it: a reader sees all of it or nothing."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    try:
-        write(tmp)
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):  # give the space back at once (a rerun would delete it anyway)
-            tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_parquet(rows: list[Item], path: Path, schema) -> None:

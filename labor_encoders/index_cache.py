@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .assets import cache_dir
+from .atomic import write_file
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,8 @@ def cached_label_embeddings(
         logger.info("encoding %d labels (cached in %s for the next run)", len(labels), path)
         embeddings = model.encode_labels(list(labels))
         folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        save_file({"embeddings": embeddings.contiguous()}, str(partial))
-        partial.replace(path)
+        tensors = {"embeddings": embeddings.contiguous()}
+        write_file(path, lambda tmp: save_file(tensors, str(tmp)))
     return embeddings, path
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from model_cards import CardError, read_model_folder, render_model_card, render_space_card
 
-from .build import write_atomically
+from .atomic import write_folder as write_atomically
 
 logger = logging.getLogger(__name__)
 
