@@ -101,7 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     jobbert.add_argument(
         "--backbone", type=Path, help="sentence-transformers folder, plain or with 2_Asym heads (default: all-mpnet)"
     )
-    jobbert.add_argument("--titles", type=Path, help="CSV/TSV/JSONL/TXT of titles (default: ESCO v1.2 occupations)")
+    jobbert.add_argument(
+        "--titles",
+        type=Path,
+        help="CSV/TSV/JSONL/TXT of titles, or an official ESCO CSV download (zip or folder with occupations_en.csv:"
+        " preferred and alternative labels); default: ESCO v1.2 occupations",
+    )
     _taxonomy_flags(jobbert, "title")
     jobbert.add_argument("--projection-dim", type=int, help="width of the heads of a plain backbone (default 1024)")
     jobbert.add_argument("--max-seq-length", type=int, help="tokens per title or skill list (default: the backbone's)")
@@ -275,7 +280,9 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 
         defaults = [("default ConTeXT-match", model, (MPNET, ESCO_SKILLS), _recipe_fingerprint())]
         defaults += [("zero-shot ConTeXT-match", zero_shot_contextmatch_dir(), (MPNET, ESCO_SKILLS), None)]
-        defaults += [("default JobBERT", jobbert, (MPNET, ESCO_OCCUPATIONS), None)]
+        from .jobbert import default_jobbert_recipe
+
+        defaults += [("default JobBERT", jobbert, (MPNET, ESCO_OCCUPATIONS), default_jobbert_recipe())]
         for name, folder, assets, extra in defaults:
             print(f"{name:23} {default_model_state(folder, assets, extra):10} {folder}")
         return 0
@@ -390,7 +397,7 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 def _cmd_build_jobbert(args: argparse.Namespace) -> int:
     from .assets import ensure_mpnet
     from .build import copy_model, save_model
-    from .jobbert import build_jobbert, ensure_default_jobbert
+    from .jobbert import build_jobbert, default_heads_dir, ensure_default_jobbert, is_esco_download, load_esco_titles
     from .taxonomy import load_esco_occupations
 
     if args.projection_dim is not None and args.projection_dim < 1:
@@ -400,11 +407,21 @@ def _cmd_build_jobbert(args: argparse.Namespace) -> int:
         with output_lock(args.output, "labor-encoders build-jobbert"):
             print(copy_model(ensure_default_jobbert(), args.output))
         return 0
-    titles = _load_taxonomy_from_args(args, args.titles, "--titles", load_esco_occupations)
+    if args.titles is not None and is_esco_download(args.titles):
+        _load_taxonomy_from_args(args, None, "--titles", lambda: None)  # column flags describe a file, not a zip
+        titles = load_esco_titles(args.titles)
+    else:
+        titles = _load_taxonomy_from_args(args, args.titles, "--titles", load_esco_occupations)
     backbone = args.backbone if args.backbone is not None else ensure_mpnet()
+    # the shipped trained heads fit the default backbone at the default width; another backbone starts untrained
+    heads = default_heads_dir() if args.backbone is None and args.projection_dim is None else None
     with output_lock(args.output, "labor-encoders build-jobbert"):
         model = build_jobbert(
-            backbone, titles, projection_dim=args.projection_dim or 1024, max_seq_length=args.max_seq_length
+            backbone,
+            titles,
+            projection_dim=args.projection_dim or 1024,
+            max_seq_length=args.max_seq_length,
+            heads=heads,
         )
         print(save_model(model, args.output))
     return 0

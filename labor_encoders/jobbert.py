@@ -124,11 +124,14 @@ def build_jobbert(
     projection_dim: int = 1024,
     max_seq_length: int | None = None,
     batch_size: int = 64,
+    heads: str | Path | None = None,
 ) -> JobBERTModel:
     """A JobBERT model from a sentence-transformers folder (a plain backbone or the JobBERT-v2 layout).
 
-    A plain backbone gets identity heads (``projection_dim`` wide, ``trained=False``); a JobBERT-v2 folder keeps its
-    heads (``trained=True``). ``titles`` (preferred and alternative labels per concept) becomes the title index.
+    A plain backbone gets identity heads (``projection_dim`` wide, ``trained=False``), or the trained heads of
+    ``heads`` (a folder written by ``python -m training.train_jobbert_heads``, checked against its record); a
+    JobBERT-v2 folder keeps its heads (``trained=True``). ``titles`` (preferred and alternative labels per concept)
+    becomes the title index, encoded with the final heads.
     """
     import torch
 
@@ -136,7 +139,12 @@ def build_jobbert(
     from modeling.modeling_jobbert import JobBERTModel
 
     layout = read_sentence_transformer(backbone, allow=("Asym", "Router"))
+    trained_heads = heads
     heads = read_asym_heads(backbone)
+    if trained_heads is not None:
+        if heads is not None:
+            raise BuildError(f"{backbone} has its own heads; trained heads go on a plain backbone")
+        projection_dim = int(read_heads_config(trained_heads).get("projection_dim", projection_dim))
     layout, encoder, tokenizer = load_backbone(backbone, layout)
     hidden = encoder.config.hidden_size
     if heads is not None:
@@ -167,11 +175,93 @@ def build_jobbert(
                 linear.weight.copy_(head.weight)
                 if head.bias is not None:
                     linear.bias.copy_(head.bias)
+    if trained_heads is not None:
+        load_heads(model, trained_heads)
     model.tokenizer = tokenizer
     model.eval()
     if titles is not None:
         set_title_taxonomy(model, titles, batch_size=batch_size)
     return model
+
+
+HEADS_FILE, HEADS_CONFIG = "heads.safetensors", "heads_config.json"
+HEAD_TENSORS = ("title_head.weight", "title_head.bias", "skills_head.weight", "skills_head.bias")
+
+
+def read_heads_config(folder: str | Path) -> dict[str, Any]:
+    """The ``heads_config.json`` of a heads folder, after checking every file against its ``record.json``."""
+    from .adapter import AdapterError, verify
+
+    folder = Path(folder)
+    verify(folder)
+    try:
+        return json.loads((folder / HEADS_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise AdapterError(f"{folder}: cannot read {HEADS_CONFIG} ({error})") from None
+
+
+def load_heads(model: JobBERTModel, folder: str | Path) -> dict[str, Any]:
+    """Put the trained heads of ``folder`` on ``model`` (checked against the record first); returns the record.
+
+    Strict: a missing or unexpected tensor, or a shape that does not fit the model, raises ``AdapterError``.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from .adapter import AdapterError, read_record
+
+    folder = Path(folder)
+    config = read_heads_config(folder)
+    state = load_file(folder / HEADS_FILE)
+    if sorted(state) != sorted(HEAD_TENSORS):
+        raise AdapterError(f"{folder / HEADS_FILE} holds {sorted(state)}; expected exactly {sorted(HEAD_TENSORS)}")
+    for side in ("title", "skills"):
+        linear = model.title_head if side == "title" else model.skills_head
+        weight, bias = state[f"{side}_head.weight"], state[f"{side}_head.bias"]
+        if tuple(weight.shape) != tuple(linear.weight.shape) or linear.bias is None:
+            raise AdapterError(
+                f"{folder}: the {side} head is {tuple(weight.shape)}, the model's {tuple(linear.weight.shape)}"
+                f" (heads for a {config.get('hidden_size')}-wide {config.get('backbone')})"
+            )
+        if config.get(f"{side}_head_activation", "identity") != getattr(model.config, f"{side}_head_activation"):
+            raise AdapterError(f"{folder}: the {side} head's activation differs from the model's")
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+            linear.bias.copy_(bias)
+    model.config.trained = True
+    return read_record(folder)
+
+
+def load_esco_titles(path: str | Path) -> Taxonomy:
+    """The occupations of an official ESCO download (a zip, a folder or its ``occupations_en.csv``) as a title
+    taxonomy: preferred label, newline-separated alternative labels, concept URI and description, as ESCO ships
+    them."""
+    from .insights.esco import read_esco_table
+    from .taxonomy import TaxonomyError
+
+    table = read_esco_table([path], "occupations_en.csv")[0]
+    missing = [c for c in ("preferredLabel", "conceptUri", "altLabels") if c not in table.columns]
+    if missing:
+        raise TaxonomyError(f"{path}: occupations_en.csv lacks the column(s) {', '.join(missing)}")
+    labels, ids, alts, descriptions, seen = [], [], [], [], set()
+    for _, row in table.iterrows():
+        label = " ".join(str(row["preferredLabel"]).split())
+        if not label or label in seen:
+            continue
+        seen.add(label)
+        labels.append(label)
+        ids.append(str(row["conceptUri"]).strip() or label)
+        alts.append([a.strip() for a in str(row["altLabels"]).split("\n") if a.strip() and a.strip() != label])
+        descriptions.append(str(row.get("description", "") or ""))
+    if not labels:
+        raise TaxonomyError(f"{path}: occupations_en.csv has no occupation")
+    return Taxonomy(labels, ids, alts, descriptions, name=f"ESCO occupations ({Path(path).name})")
+
+
+def is_esco_download(path: str | Path) -> bool:
+    """Whether ``path`` is an ESCO download (a zip or a folder) rather than one taxonomy file."""
+    path = Path(path)
+    return path.is_dir() or path.suffix.lower() == ".zip"
 
 
 def title_index_rows(titles: Taxonomy) -> tuple[list[str], list[str], dict[str, str]]:
@@ -264,20 +354,47 @@ def default_jobbert_dir() -> Path:
     return default_model_dir(DEFAULT_JOBBERT_NAME)
 
 
+def default_heads_dir() -> Path:
+    """The trained heads shipped in the package (``labor_encoders/weights/jobbert-default``)."""
+    from .adapter import shipped_dir
+
+    return shipped_dir(DEFAULT_JOBBERT_NAME)
+
+
+def heads_fingerprint(folder: str | Path) -> str:
+    """The sha256 of the heads file, after checking the folder against its record (a changed file is an error)."""
+    from .adapter import verify
+
+    return verify(folder)["files"][HEADS_FILE]
+
+
+def default_jobbert_recipe() -> dict[str, str]:
+    """What the default build depends on besides its assets: the shipped heads (a new file means a rebuild)."""
+    return {"jobbert-heads": heads_fingerprint(default_heads_dir())}
+
+
 def ensure_default_jobbert(force: bool = False) -> Path:
-    """Build the embedded default (all-mpnet-base-v2, identity heads, ESCO v1.2 occupations) unless it is there."""
+    """Build the embedded default unless it is there: all-mpnet-base-v2 with the shipped trained heads (checked
+    against their record, never trained here) and the ESCO v1.2 occupations as the title index."""
     from .assets import ESCO_OCCUPATIONS, MPNET, ensure_esco_occupations, ensure_mpnet
     from .taxonomy import load_esco_occupations
+
+    heads = default_heads_dir()
+    recipe = default_jobbert_recipe()
 
     def build(output: Path) -> dict:
         backbone = ensure_mpnet()
         titles = load_esco_occupations(ensure_esco_occupations())
         logger.info("building the default JobBERT model into %s (encodes the ESCO occupations once)", output)
-        model = build_jobbert(backbone, titles)
+        model = build_jobbert(backbone, titles, heads=heads)
         save_model(model, output)
-        return {"backbone": MPNET, "taxonomy": titles.name, "concepts": len(titles), "labels": model.config.num_titles}
+        # the heads' record travels with the model as its training record (the model card reads it)
+        record = json.loads((heads / "record.json").read_text(encoding="utf-8"))
+        _write_json(output / "training_args.json", record)
+        info = {"backbone": MPNET, "taxonomy": titles.name, "concepts": len(titles), "labels": model.config.num_titles}
+        return info | {"heads": recipe["jobbert-heads"]}
 
-    return ensure_default_model(default_jobbert_dir(), (MPNET, ESCO_OCCUPATIONS), build, force)
+    return ensure_default_model(default_jobbert_dir(), (MPNET, ESCO_OCCUPATIONS), build, force, recipe)
 
 
 def resolve_jobbert_dir(path: str | Path | None) -> Path:

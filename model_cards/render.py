@@ -121,6 +121,8 @@ def training_rows(model: ModelFolder) -> list[tuple[str, str]]:
     record = model.training
     if record is None:
         return []
+    if record.get("script") == HEADS_SCRIPT:
+        return heads_training_rows(model, record)
     args = record.get("arguments", {})
     rows = [("started from", f"`{args['model']}`" if args.get("model") else f"`{model.backbone}` (the default)")]
     rows.append(("data", _data_description(model.kind, args)))
@@ -148,6 +150,50 @@ def training_rows(model: ModelFolder) -> list[tuple[str, str]]:
         sets = ", ".join(str(v) for v in _as_list(args.get("validation")))
         scores = ", ".join(f"{k} {v}" for k, v in validation.items())
         rows.append(("validation at the end", f"{scores}" + (f" (on {sets})" if sets else "")))
+    return rows
+
+
+HEADS_SCRIPT = "training.train_jobbert_heads"
+
+
+def heads_training_rows(model: ModelFolder, record: dict) -> list[tuple[str, str]]:
+    """Rows for a JobBERT whose heads were trained on a frozen backbone (``training.train_jobbert_heads``): the
+    record's data, recipe, time and validation figures, and the command that reproduces it."""
+    args = record.get("arguments", {})
+    pairs = ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in (record.get("pairs") or {}).items())
+    rows = [("started from", f"`{model.backbone}`, frozen; only the title and skills heads trained")]
+    rows.append(("data", f"{pairs} (sources: {args.get('sources')})"))
+    rows.append(
+        ("data files (sha256)", ", ".join(f"`{name}` {digest[:12]}" for name, digest in record["data"].items()))
+    )
+    rows.append(
+        (
+            "loss",
+            f"InfoNCE, in-batch negatives, scale {args.get('scale')}, title-to-title weight {args.get('aux_weight')}",
+        )
+    )
+    rows.append(
+        (
+            "batch, optimizer",
+            f"{args.get('batch_size')} pairs, AdamW, learning rate {args.get('lr')}, seed {args.get('seed')}",
+        )
+    )
+    seconds = record.get("seconds") or {}
+    timing = f"{seconds.get('train')} s training, {seconds.get('encode')} s encoding ({record.get('hardware')})"
+    rows.append(("steps", f"{record.get('steps')} steps, epoch {record.get('epoch')} kept; {timing}"))
+    validation = record.get("validation") or {}
+    for which in ("trained", "untrained"):
+        scores = validation.get(which) or {}
+        if scores:
+            figures = f"MRR {scores['mrr']:.3f}, R@5 {scores['r@5']:.2f}, R@10 {scores['r@10']:.2f}"
+            where = f"{validation.get('benchmark')}, {scores.get('n'):,} titles"
+            rows.append((f"validation, {which} heads", f"{figures} ({where})"))
+    skills = record.get("skills_head") or {}
+    if skills.get("trained"):
+        trained, untrained = skills["trained"], skills.get("untrained") or {}
+        rows.append(("skills head", f"{skills.get('task')}: MRR {trained['mrr']:.3f}, R@10 {trained['r@10']:.2f} "
+                     f"(untrained {untrained.get('mrr')}, {untrained.get('r@10')})"))  # fmt: skip
+    rows.append(("command", f"`{record.get('command')}`"))
     return rows
 
 
