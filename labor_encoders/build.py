@@ -12,11 +12,12 @@ import json
 import logging
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .atomic import write_file
+from .atomic import write_folder as write_atomically
 from .taxonomy import Taxonomy
 
 if TYPE_CHECKING:  # transformers is imported where a model is built or loaded, so the CLI starts fast
@@ -24,15 +25,14 @@ if TYPE_CHECKING:  # transformers is imported where a model is built or loaded, 
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "contextmatch-default"  # the embedded default: all-mpnet-base-v2 trained by DEFAULT_RECIPE
+DEFAULT_MODEL_NAME = "contextmatch-default"  # the embedded default: all-mpnet-base-v2 + the shipped LoRA adapter
 ZERO_SHOT_MODEL_NAME = "contextmatch-zero-shot"  # the same backbone untrained, the reference of DESIGN.md
 ZERO_SHOT_THRESHOLD = 0.48  # the paper's tau (calibrated for its trained model): the start for any other backbone
 # Each default's tau: `labor-encoders calibrate` on the HOUSE + TECH validation splits (best F1 after the redundancy
 # filter, 0.01 steps); see the README.
 ZERO_SHOT_MODEL_THRESHOLD = 0.54
-DEFAULT_MODEL_THRESHOLD = 0.48
-# The training recipe of the default (training/configs/): top 2 layers, 300 steps of 32 pairs of the offline ESCO set.
-DEFAULT_RECIPE = "contextmatch_esco_cpu.yaml"
+# The recipe that made the default's shipped adapter (training/configs/; the setup never trains).
+DEFAULT_RECIPE = "contextmatch_default.yaml"
 
 
 class BuildError(ValueError):
@@ -165,22 +165,6 @@ def copy_model(source: Path, output: str | Path) -> Path:
     return write_atomically(output, lambda staging: shutil.copytree(source, staging, dirs_exist_ok=True, ignore=ignore))
 
 
-def write_atomically(output: str | Path, write) -> Path:
-    """Let ``write(staging_dir)`` fill a folder beside ``output``, then put it in place of ``output``."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
-    try:
-        write(staging)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return output
-
-
 def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMatchModel:
     """Load a ConTeXT-match folder, turning the usual failures into messages that say what to do."""
     from modeling.modeling_contextmatch import ConTeXTMatchModel
@@ -198,16 +182,17 @@ def set_threshold(folder: str | Path, threshold: float) -> None:
     except (OSError, ValueError) as error:
         raise BuildError(f"cannot read {config_file} ({error})") from error
     config["threshold"] = threshold
-    tmp = config_file.with_name("config.json.tmp")
-    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    tmp.replace(config_file)
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    write_file(config_file, lambda tmp: tmp.write_text(text))
 
 
 def load_model_folder(path: str | Path, model_class: type, what: str, rebuild: str, device: str | None = None):
     """Load a model folder (or a Hub repo id) of ``model_class``, with messages that say what to do."""
     folder = Path(path)
     if not folder.exists():
-        if _looks_like_repo_id(str(path)):
+        from .hub import is_hub_id
+
+        if is_hub_id(path):
             return _load_from_hub(str(path), model_class, what, device)
         raise BuildError(f"model folder {folder} does not exist; build one with `{rebuild} --output DIR`")
     config_file = folder / "config.json"
@@ -257,70 +242,66 @@ def ensure_zero_shot_contextmatch(force: bool = False) -> Path:
 
 
 def default_recipe() -> Path:
-    """The YAML training recipe of the embedded default (shipped with the ``training`` package)."""
+    """The YAML training recipe of the embedded default's adapter (shipped with the ``training`` package)."""
     import training
 
     return Path(training.__file__).parent / "configs" / DEFAULT_RECIPE
 
 
-def _recipe_fingerprint() -> dict[str, str]:
-    import hashlib
+def _adapter_fingerprint() -> dict[str, str]:
+    from .adapter import read_record, shipped_dir
 
-    return {"recipe": f"{DEFAULT_RECIPE}:{hashlib.sha256(default_recipe().read_bytes()).hexdigest()[:16]}"}
+    files = read_record(shipped_dir(DEFAULT_MODEL_NAME)).get("files", {})
+    return {"adapter": files.get("adapter_model.safetensors", "missing")[:16]}
 
 
 def ensure_default_contextmatch(force: bool = False) -> Path:
-    """Train the embedded default unless it is already there: all-mpnet-base-v2 trained on the offline ESCO set by
-    :data:`DEFAULT_RECIPE` (about 20 minutes on two CPU cores, once), with the ESCO v1.2 skill index.
+    """Build the embedded default unless it is already there: all-mpnet-base-v2 with the shipped LoRA adapter
+    (``labor_encoders/weights/contextmatch-default``, its sha256 checked) merged in, and the ESCO v1.2 skill index.
 
-    Training runs in a child process (``python -m training.train_contextmatch``) and keeps a checkpoint every 100
-    steps in ``<cache>/models/contextmatch-default.training``: an interrupted setup resumes from it.
+    Nothing trains here: the adapter was made by :data:`DEFAULT_RECIPE` (its ``record.json`` says how, on what data,
+    in how long and with which validation scores), and ``labor-encoders build --adapter`` does the same for others.
     """
+    from .adapter import shipped_dir
     from .assets import ESCO_SKILLS, MPNET, ensure_esco_skills, ensure_mpnet
+    from .taxonomy import load_esco_skills
 
     def build(output: Path) -> dict:
-        import importlib.util
-        import subprocess
-        import sys
-
-        from training.loop import checkpoints
-
-        if importlib.util.find_spec("accelerate") is None:
-            raise BuildError(
-                "training the default model needs accelerate: pip install 'labor-encoders[train]' "
-                "(or pass --model FOLDER to use another model)"
-            )
-        ensure_mpnet()
-        ensure_esco_skills()
-        work = output.with_name(output.name + ".training")
-        command = [sys.executable, "-m", "training.train_contextmatch", "--config", str(default_recipe())]
-        command += ["--output_dir", str(work), "--no_validation", "--save_total_limit", "1"]
-        if checkpoints(work):
-            command += ["--resume_from_checkpoint", "latest"]
-            logger.info("resuming the training of the default model from %s", checkpoints(work)[-1])
-        logger.info(
-            "training the default ConTeXT-match model (recipe %s: about 20 minutes on 2 CPU cores, only once; "
-            "an interrupted run resumes from its last checkpoint)",
-            DEFAULT_RECIPE,
+        record = build_from_adapter(
+            ensure_mpnet(), shipped_dir(DEFAULT_MODEL_NAME), load_esco_skills(ensure_esco_skills()), output
         )
-        done = subprocess.run(command)
-        if done.returncode != 0:
-            raise BuildError(
-                f"training the default model failed (exit status {done.returncode}; the log is above). Run "
-                "`labor-encoders setup` again to resume from the last checkpoint"
-            )
-        if output.exists():
-            shutil.rmtree(output)
-        shutil.move(str(work / "model"), str(output))
-        shutil.copyfile(work / "training_log.jsonl", output / "training_log.jsonl")
-        set_threshold(output, DEFAULT_MODEL_THRESHOLD)
-        shutil.rmtree(work)
-        config = json.loads((output / "config.json").read_text())
-        return {"backbone": MPNET, "taxonomy": config.get("taxonomy"), "skills": config.get("num_skills")}
+        return {"backbone": MPNET, "taxonomy": record["taxonomy"], "skills": record["skills"]}
 
     return ensure_default_model(
-        default_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force, extra=_recipe_fingerprint()
+        default_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force, extra=_adapter_fingerprint()
     )
+
+
+def build_from_adapter(backbone: str | Path, adapter: str | Path, taxonomy: Taxonomy, output: str | Path) -> dict:
+    """Merge the LoRA adapter folder ``adapter`` (checked against its ``record.json``) onto ``backbone``, encode
+    ``taxonomy`` as the index and save a remote-code folder; returns the adapter's record with the index's size.
+
+    The record's ``threshold`` (τ calibrated on validation) becomes the model's; its training record is kept in the
+    folder as ``training_args.json`` for the model card.
+    """
+    from .adapter import merge_lora, verify
+
+    record = verify(adapter)
+    model = build_contextmatch(backbone, None, threshold=record.get("threshold", ZERO_SHOT_THRESHOLD), trained=True)
+    logger.info("merging the adapter %s onto %s", adapter, Path(backbone).name)
+    model.encoder = merge_lora(model.encoder, adapter)
+    logger.info("encoding %d skill labels of %s with the merged weights", len(taxonomy.labels), taxonomy.name)
+    model.set_skill_index(taxonomy.labels, taxonomy.ids, taxonomy=taxonomy.name)
+
+    def write(staging: Path) -> None:
+        type(model.config).register_for_auto_class()
+        type(model).register_for_auto_class("AutoModel")
+        model.save_pretrained(staging)
+        training = {k: v for k, v in record.items() if k not in ("files", "bytes")}
+        (staging / "training_args.json").write_text(json.dumps(training, indent=2), encoding="utf-8")
+
+    write_atomically(output, write)
+    return record | {"taxonomy": taxonomy.name, "skills": len(taxonomy.labels)}
 
 
 def ensure_default_model(
@@ -394,12 +375,6 @@ def sync_model_code(folder: str | Path) -> list[str]:
 def resolve_model_dir(path: str | Path | None) -> Path:
     """``path`` if given, else the embedded default (built on first use)."""
     return Path(path) if path is not None else ensure_default_contextmatch()
-
-
-def _looks_like_repo_id(name: str) -> bool:
-    """``org/name`` on the Hugging Face Hub, as opposed to a local path."""
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
 
 
 def _load_from_hub(repo_id: str, model_class: type, what: str, device: str | None):

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--threshold", type=float, help="decision threshold tau (default: 0.48, the paper's)")
     build.add_argument("--max-seq-length", type=int, help="tokens per sentence window (default: the backbone's)")
     build.add_argument("--trained", action="store_true", help="the backbone was trained for ConTeXT-match")
+    build.add_argument(
+        "--adapter",
+        type=Path,
+        help="merge this LoRA adapter folder (from training with --lora_rank: OUTPUT_DIR/adapter) onto the backbone",
+    )
     build.set_defaults(handler=_cmd_build)
 
     from .backends import BACKENDS
@@ -276,9 +281,9 @@ def _cmd_setup(args: argparse.Namespace) -> int:
         for name, status in asset_status().items():
             print(f"{name:22} {'installed' if status['installed'] else 'missing':10} {status['path']}")
         from .assets import ESCO_OCCUPATIONS, ESCO_SKILLS, MPNET
-        from .build import _recipe_fingerprint, default_model_state, zero_shot_contextmatch_dir
+        from .build import _adapter_fingerprint, default_model_state, zero_shot_contextmatch_dir
 
-        defaults = [("default ConTeXT-match", model, (MPNET, ESCO_SKILLS), _recipe_fingerprint())]
+        defaults = [("default ConTeXT-match", model, (MPNET, ESCO_SKILLS), _adapter_fingerprint())]
         defaults += [("zero-shot ConTeXT-match", zero_shot_contextmatch_dir(), (MPNET, ESCO_SKILLS), None)]
         from .jobbert import default_jobbert_recipe
 
@@ -306,7 +311,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .build import ZERO_SHOT_THRESHOLD, build_contextmatch, copy_model, ensure_default_contextmatch, save_model
     from .taxonomy import load_esco_skills
 
-    options = [args.backbone, args.taxonomy, args.threshold, args.max_seq_length, args.trained or None]
+    options = [args.backbone, args.taxonomy, args.threshold, args.max_seq_length, args.trained or None, args.adapter]
     if all(option is None for option in options):  # the embedded default: reuse the setup's build of it
         _load_taxonomy_from_args(args, None, "--taxonomy", lambda: None)
         with output_lock(args.output, "labor-encoders build"):
@@ -315,6 +320,21 @@ def _cmd_build(args: argparse.Namespace) -> int:
     taxonomy = _load_taxonomy_from_args(args, args.taxonomy, "--taxonomy", load_esco_skills)
     backbone = args.backbone if args.backbone is not None else ensure_mpnet()
     threshold = ZERO_SHOT_THRESHOLD if args.threshold is None else args.threshold
+    if args.adapter is not None:
+        from .adapter import AdapterError
+        from .build import build_from_adapter, set_threshold
+
+        if args.max_seq_length is not None:
+            raise UsageError("--max-seq-length does not go with --adapter (the adapter's model keeps the backbone's)")
+        with output_lock(args.output, "labor-encoders build"):
+            try:
+                build_from_adapter(backbone, args.adapter, taxonomy, args.output)
+            except AdapterError as error:
+                raise UsageError(str(error)) from None
+            if args.threshold is not None:
+                set_threshold(args.output, args.threshold)
+        print(args.output)
+        return 0
     with output_lock(args.output, "labor-encoders build"):
         model = build_contextmatch(
             backbone, taxonomy, threshold=threshold, max_seq_length=args.max_seq_length, trained=args.trained
@@ -749,13 +769,15 @@ def _cmd_jobbert_pairs(args: argparse.Namespace) -> int:
 
     pairs, stats = jobbert_pairs_from_ads(ads.pairs, extract, min_skills=args.min_skills)
 
-    def write(folder: Path) -> None:
-        with (folder / args.output.name).open("w", encoding="utf-8", newline="") as handle:
+    def write(path: Path) -> None:
+        with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["title", "skills"])
             writer.writerows(pairs)
 
-    _write_file_atomically(args.output, write)
+    from .atomic import write_file
+
+    write_file(args.output, write)
     print(
         f"wrote {stats['pairs']} pairs to {args.output} from {stats['ads']} ads; skipped: "
         f"{stats['empty_title']} without a title, {stats['empty_text']} without text, "
@@ -976,8 +998,14 @@ def _add_push_command(commands) -> None:
         "code, tokenizer, index, README card, .gitattributes) and uploads them as one commit. --dry-run writes the "
         "folder and lists it without uploading.",
     )
-    push.add_argument("what", choices=["model", "space"], help="a ConTeXT-match/JobBERT model folder, or the Space")
-    push.add_argument("folder", type=Path, metavar="FOLDER", help="the model folder, or the Space folder (space/)")
+    push.add_argument(
+        "what",
+        choices=["model", "adapter", "space"],
+        help="a ConTeXT-match/JobBERT model folder (merged weights), a LoRA adapter folder alone, or the Space",
+    )
+    push.add_argument(
+        "folder", type=Path, metavar="FOLDER", help="the model folder, the adapter folder, or the Space folder (space/)"
+    )
     push.add_argument("--repo-id", required=True, help="ORG/NAME of the repository to create or update")
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--revision", help="branch to commit to (created when missing; default main)")
@@ -1000,14 +1028,22 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
     from model_cards import CardError
 
-    from .publish import PublishError, assemble_model_repo, assemble_space_repo, check_repo_id, hub_token, upload
+    from .publish import (
+        PublishError,
+        assemble_adapter_repo,
+        assemble_model_repo,
+        assemble_space_repo,
+        check_repo_id,
+        hub_token,
+        upload,
+    )
 
     if args.output is not None and not args.dry_run:
         raise UsageError("--output is for --dry-run (an upload stages its folder in a temporary place)")
     model_flags = args.results or args.eval_split or args.base_model
-    if args.what == "space" and model_flags:
-        raise UsageError("--results, --eval-split and --base-model describe a model; `push space` takes none")
-    if args.what == "model" and (args.contextmatch_model or args.jobbert_model):
+    if args.what != "model" and model_flags:
+        raise UsageError(f"--results, --eval-split and --base-model describe a model; `push {args.what}` takes none")
+    if args.what != "space" and (args.contextmatch_model or args.jobbert_model):
         raise UsageError("--contextmatch-model and --jobbert-model are for `push space`")
     try:
         check_repo_id(args.repo_id)
@@ -1026,6 +1062,8 @@ def _cmd_push(args: argparse.Namespace) -> int:
                     split=args.eval_split,
                     base_model=args.base_model,
                 )
+            elif args.what == "adapter":
+                plan = assemble_adapter_repo(args.folder, output, args.repo_id)
             else:
                 plan = assemble_space_repo(
                     args.folder, output, args.repo_id, args.contextmatch_model, args.jobbert_model
@@ -1051,16 +1089,6 @@ def _cmd_push(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     print(url)
     return 0
-
-
-def _write_file_atomically(path: Path, write) -> None:
-    """Write ``path`` through a temporary folder beside it, so an interrupted run leaves no half-written file."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as folder:
-        write(Path(folder))
-        (Path(folder) / path.name).replace(path)
 
 
 if __name__ == "__main__":

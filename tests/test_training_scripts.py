@@ -318,52 +318,195 @@ def test_the_cli_wrapper_and_the_jobbert_pair_pipeline(workdir, tmp_path) -> Non
     assert done.returncode != 0 and "labor-encoders jobbert-pairs" in done.stderr
 
 
-def test_the_setup_trains_the_default_from_its_recipe_resumes_and_retrains_when_the_recipe_changes(
-    workdir, tmp_path, monkeypatch
+def test_the_setup_merges_the_shipped_adapter_without_training_and_rebuilds_when_it_changes(
+    tiny_encoder_dir, workdir, tmp_path, monkeypatch
 ) -> None:
-    """`labor-encoders setup`'s trained default, on a tiny recipe: the same code path, minutes become seconds."""
+    """`labor-encoders setup`'s default: the shipped adapter (sha256 checked) merged onto the backbone, the index
+    encoded, nothing trained; a changed adapter rebuilds the folder, a damaged one is refused."""
+    import labor_encoders.adapter as adapter_module
+    import labor_encoders.assets as assets
     import labor_encoders.build as build
+    from labor_encoders.adapter import AdapterError, merge_lora, read_record, write_record
     from labor_encoders.assets import ESCO_SKILLS, MPNET
 
-    assets = (MPNET, ESCO_SKILLS)
+    run(
+        [
+            PYTHON, "-m", "training.train_contextmatch", "--model", str(tiny_encoder_dir),
+            "--data", str(workdir / "skills.csv"), "--output_dir", str(tmp_path / "run"), "--batch_size", "8",
+            "--learning_rate", "1e-3", "--max_steps", "2", "--warmup_ratio", "0", "--no_validation",
+            "--lora_rank", "2", "--lora_targets", "query,value",
+        ]
+    )  # fmt: skip
+    shipped = tmp_path / "weights" / build.DEFAULT_MODEL_NAME
+    shutil.copytree(tmp_path / "run" / "adapter", shipped)
+    write_record(shipped, read_record(shipped) | {"threshold": 0.61})
+    monkeypatch.setattr(adapter_module, "WEIGHTS", tmp_path / "weights")
+    monkeypatch.setattr(assets, "ensure_mpnet", lambda force=False: tiny_encoder_dir)
+    import labor_encoders.taxonomy as taxonomy
 
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(
-        f"model: {workdir / 'contextmatch'}\ndata: {workdir / 'skills.csv'}\nbatch_size: 8\nlearning_rate: 1.0e-3\n"
-        "max_steps: 4\nsave_steps: 2\nlogging_steps: 1\nwarmup_ratio: 0\n"
+    tiny = taxonomy.Taxonomy(
+        TINY_SKILLS,
+        [f"s{i}" for i, _ in enumerate(TINY_SKILLS)],
+        [[]] * len(TINY_SKILLS),
+        [""] * len(TINY_SKILLS),
+        "tiny",
     )
-    output = tmp_path / "models" / "contextmatch-default"
-    work = output.with_name("contextmatch-default.training")
-    monkeypatch.setattr(build, "default_recipe", lambda: recipe)
+    monkeypatch.setattr(taxonomy, "load_esco_skills", lambda path=None: tiny)
+    output = tmp_path / "models" / build.DEFAULT_MODEL_NAME
     monkeypatch.setattr(build, "default_contextmatch_dir", lambda: output)
-    # an earlier setup stopped after its checkpoint at step 2: no model yet, only the checkpoint and the log
-    run([PYTHON, "-m", "training.train_contextmatch", "--config", str(recipe), "--output_dir", str(work)])
-    for leftover in (work / "model", work / "checkpoints" / "step-4"):
-        shutil.rmtree(leftover)
-    log = work / "training_log.jsonl"
-    log.write_text("".join(log.read_text().splitlines(keepends=True)[:2]))
-
-    assert build.ensure_default_contextmatch() == output
-    assert [json.loads(line)["step"] for line in (output / "training_log.jsonl").read_text().splitlines()] == [
-        1, 2, 3, 4
-    ]  # fmt: skip
-    assert not work.exists()
-    config = json.loads((output / "config.json").read_text())
-    assert config["trained"] is True and config["threshold"] == build.DEFAULT_MODEL_THRESHOLD
-    assert json.loads((output / "training_args.json").read_text())["steps"] == 4
-    assert build.default_model_state(output, assets, build._recipe_fingerprint()) == "built"
-    first = load_file(output / "model.safetensors")
 
     def no_training(*args, **kwargs):
-        raise AssertionError("a finished default must not be trained again")
+        raise AssertionError("the setup must never train")
 
     monkeypatch.setattr(subprocess, "run", no_training)
-    assert build.ensure_default_contextmatch() == output  # built: nothing runs
-    monkeypatch.undo()
-    monkeypatch.setattr(build, "default_recipe", lambda: recipe)
-    monkeypatch.setattr(build, "default_contextmatch_dir", lambda: output)
-    recipe.write_text(recipe.read_text().replace("1.0e-3", "2.0e-3"))
-    assert build.default_model_state(output, assets, build._recipe_fingerprint()) == "outdated"
+    assert build.ensure_default_contextmatch() == output
+    model = build.load_contextmatch(output)
+    assert (
+        model.config.trained is True and model.config.threshold == 0.61 and model.config.num_skills == len(TINY_SKILLS)
+    )
+    assert json.loads((output / "training_args.json").read_text())["steps"] == 2
+    start = build.build_contextmatch(tiny_encoder_dir, None)
+    merged = merge_lora(start.encoder, shipped).state_dict()
+    assert all(torch.equal(merged[k], v) for k, v in model.encoder.state_dict().items())
+    assert build.default_model_state(output, (MPNET, ESCO_SKILLS), build._adapter_fingerprint()) == "built"
+    first = load_file(output / "model.safetensors")
+    assert build.ensure_default_contextmatch() == output  # built: nothing happens
+    assert load_file(output / "model.safetensors").keys() == first.keys()
+
+    weights = load_file(shipped / "adapter_model.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({k: v * 2 for k, v in weights.items()}, shipped / "adapter_model.safetensors")
+    write_record(shipped, read_record(shipped))  # a new adapter, recorded: the default is outdated and rebuilt
+    assert build.default_model_state(output, (MPNET, ESCO_SKILLS), build._adapter_fingerprint()) == "outdated"
     build.ensure_default_contextmatch()
     second = load_file(output / "model.safetensors")
     assert any(not torch.equal(first[name], second[name]) for name in first)
+
+    save_file({k: v * 3 for k, v in weights.items()}, shipped / "adapter_model.safetensors")  # not recorded
+    with pytest.raises(AdapterError, match="sha256 differs.*git checkout"):
+        build.ensure_default_contextmatch(force=True)
+    assert build.load_contextmatch(output).config.num_skills == model.config.num_skills  # the built one is kept
+
+
+def test_lora_training_writes_a_small_reproducible_adapter_that_merges_into_the_trained_model(
+    workdir, tmp_path
+) -> None:
+    """``--lora_rank``: the adapter (PEFT format, with its record of sha256 sums) is what ships; merged onto the start
+    model it gives exactly the trained model's encoder, and a second run writes the same bytes."""
+    from labor_encoders.adapter import merge_lora, verify
+    from labor_encoders.build import load_contextmatch
+
+    lists = tmp_path / "lists.csv"  # SkillSkape's layout: the skills of a sentence as a Python list literal
+    with lists.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sentence", "skills"])
+        for i in range(24):
+            skills = TINY_SKILLS[i % 3 : i % 3 + 2]
+            writer.writerow([f"we need {' and '.join(skills)} {WORDS[i % len(WORDS)]}", repr(skills)])
+    common = ["-m", "training.train_contextmatch", "--model", str(workdir / "contextmatch"), "--data", str(lists)]
+    common += ["--skill_column", "skills", "--skill_list", "--batch_size", "8", "--learning_rate", "1e-3"]
+    common += ["--max_steps", "3", "--warmup_ratio", "0", "--no_validation", "--seed", "3"]
+    common += ["--lora_rank", "4", "--lora_targets", "query,value", "--lora_layers", "1"]
+    done = run([PYTHON, *common, "--output_dir", str(tmp_path / "a")])
+    assert "48 pairs" in done.stderr  # two skills a sentence: two pairs
+    adapter = tmp_path / "a" / "adapter"
+    record = verify(adapter)
+    assert set(record["files"]) == {"adapter_config.json", "adapter_model.safetensors"}
+    assert record["training_files"] == {"lists.csv": record["training_files"]["lists.csv"]} and record["steps"] == 3
+    weights = load_file(adapter / "adapter_model.safetensors")
+    assert weights and all("lora_" in name and ".layer.1." in name for name in weights)  # only layer 1, only LoRA
+
+    trained = load_contextmatch(tmp_path / "a" / "model")
+    start = load_contextmatch(workdir / "contextmatch")
+    merged = merge_lora(start.encoder, adapter).state_dict()
+    assert merged.keys() == trained.encoder.state_dict().keys()
+    assert all(torch.allclose(merged[k], v, atol=1e-6) for k, v in trained.encoder.state_dict().items())
+    assert not torch.equal(merged["encoder.layer.1.attention.self.query.weight"],
+                           load_contextmatch(workdir / "contextmatch").encoder.state_dict()[
+                               "encoder.layer.1.attention.self.query.weight"])  # fmt: skip
+
+    run([PYTHON, *common, "--output_dir", str(tmp_path / "b")])
+    second = tmp_path / "b" / "adapter" / "adapter_model.safetensors"
+    assert second.read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
+    (adapter / "adapter_model.safetensors").write_bytes(second.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(ValueError, match="sha256 differs"):
+        verify(adapter)
+
+
+def test_build_adapter_and_push_adapter_from_the_command_line(tiny_encoder_dir, workdir, tmp_path) -> None:
+    """`labor-encoders build --adapter` merges a trained adapter into a remote-code folder equal to the training's own
+    merged model; `push adapter --dry-run` writes the adapter's repository (PEFT files, record, card); a damaged
+    adapter is refused with the fix and nothing is written."""
+    from labor_encoders.build import load_contextmatch
+
+    skills = tmp_path / "skills.txt"
+    skills.write_text("\n".join(TINY_SKILLS) + "\n")
+    run(
+        [
+            PYTHON, "-m", "training.train_contextmatch", "--model", str(tiny_encoder_dir),
+            "--data", str(workdir / "skills.csv"), "--output_dir", str(tmp_path / "run"), "--batch_size", "8",
+            "--learning_rate", "1e-3", "--max_steps", "2", "--warmup_ratio", "0", "--no_validation",
+            "--lora_rank", "2", "--lora_targets", "query,value", "--taxonomy", str(skills),
+        ]
+    )  # fmt: skip
+    cli = [PYTHON, "-m", "labor_encoders.cli"]
+    adapter = tmp_path / "run" / "adapter"
+    common = ["build", "--backbone", str(tiny_encoder_dir), "--taxonomy", str(skills)]
+    run([*cli, *common, "--adapter", str(adapter), "--output", str(tmp_path / "built"), "--threshold", "0.7"])
+    built, trained = load_contextmatch(tmp_path / "built"), load_contextmatch(tmp_path / "run" / "model")
+    assert built.config.threshold == 0.7 and built.skill_labels == trained.skill_labels
+    assert all(torch.allclose(v, trained.encoder.state_dict()[k]) for k, v in built.encoder.state_dict().items())
+    assert torch.allclose(built.skill_embeddings, trained.skill_embeddings, atol=1e-5)
+
+    run(
+        [
+            *cli,
+            "push",
+            "adapter",
+            str(adapter),
+            "--repo-id",
+            "org/tiny-adapter",
+            "--dry-run",
+            "--output",
+            str(tmp_path / "repo"),
+        ]
+    )
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == [
+        ".gitattributes", "README.md", "adapter_config.json", "adapter_model.safetensors", "record.json"
+    ]  # fmt: skip
+    card = (tmp_path / "repo" / "README.md").read_text()
+    assert "PeftModel.from_pretrained" in card and "org/tiny-adapter" in card
+
+    (adapter / "adapter_config.json").write_text("{}")
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [*cli, *common, "--adapter", str(adapter), "--output", str(tmp_path / "bad")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2 and "error:" in done.stderr and "sha256 differs" in done.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_calibrate_in_training_finds_the_threshold_labor_encoders_calibrate_finds(
+    workdir, shared_data, tmp_path
+) -> None:
+    """``--calibrate`` (the default's recipe) sets the τ that `labor-encoders calibrate` reports for the same model."""
+    import argparse
+    import re
+
+    from labor_encoders.build import load_contextmatch
+    from training.train_contextmatch import calibrate
+
+    data = shared_data / "skillspan-esco"
+    files = [str(data / "house_validation_annotations.csv"), str(data / "tech_validation_annotations.csv")]
+    labels = str(data / "skills_en_label.txt")
+    args = argparse.Namespace(validation=files, validation_labels=labels)
+    tau = calibrate(load_contextmatch(workdir / "contextmatch"), args)
+    cli = [PYTHON, "-m", "labor_encoders.cli", "calibrate", "--model", str(workdir / "contextmatch")]
+    done = run([*cli, "--annotations", *files, "--labels", labels, "--no-write", "--output", str(tmp_path)])
+    assert float(re.search(r"best τ = ([0-9.]+)", done.stdout).group(1)) == pytest.approx(tau)
+    with pytest.raises(ValueError, match="--calibrate needs"):
+        calibrate(
+            load_contextmatch(workdir / "contextmatch"), argparse.Namespace(validation=[], validation_labels=None)
+        )
