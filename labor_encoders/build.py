@@ -241,13 +241,6 @@ def ensure_zero_shot_contextmatch(force: bool = False) -> Path:
     return ensure_default_model(zero_shot_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force)
 
 
-def default_recipe() -> Path:
-    """The YAML training recipe of the embedded default's adapter (shipped with the ``training`` package)."""
-    import training
-
-    return Path(training.__file__).parent / "configs" / DEFAULT_RECIPE
-
-
 def _adapter_fingerprint() -> dict[str, str]:
     from .adapter import read_record, shipped_dir
 

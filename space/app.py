@@ -805,6 +805,18 @@ def queue_guard(demo: gr.Blocks, group: str, max_waiting: int, inputs: int) -> C
     return guard
 
 
+def _occupations_table(label: str, elem_id: str):
+    """The occupations table of the Job titles tab (title or ad, occupation, score, matched label, id)."""
+    return gr.Dataframe(
+        label=label,
+        interactive=False,
+        wrap=True,
+        datatype=["str", "number", "markdown", "number", "str"],
+        column_widths=["22%", "7%", "36%", "9%", "26%"],
+        elem_id=elem_id,
+    )
+
+
 def build_demo(
     contextmatch, jobbert, max_words: int = MAX_WORDS, limits: dict[str, tuple[int, int]] | None = None
 ) -> gr.Blocks:
@@ -968,14 +980,7 @@ def build_demo(
                 with gr.Column(scale=1, min_width=240):
                     title_top_k = gr.Slider(1, 20, value=5, step=1, label="Occupations per title")
                     titles_button = gr.Button("Find occupations", variant="primary", elem_id="titles-button")
-            occupations = gr.Dataframe(
-                label="Closest occupations",
-                interactive=False,
-                wrap=True,
-                datatype=["str", "number", "markdown", "number", "str"],
-                column_widths=["22%", "7%", "36%", "9%", "26%"],
-                elem_id="titles-table",
-            )
+            occupations = _occupations_table("Closest occupations", "titles-table")
             gr.Markdown(
                 "**From an ad's skills.** Paste a job ad: ConTeXT-match extracts its skills, and JobBERT's skills"
                 " head ranks the occupations by how well their titles fit that skill list."
@@ -988,14 +993,7 @@ def build_demo(
                     ad_threshold = gr.Slider(0, 1, value=tau, step=0.01, label="Skill threshold τ")
                     ad_titles_button = gr.Button("Occupations from the ad", elem_id="ad-titles-button")
             ad_titles_notice = gr.Markdown(elem_id="ad-titles-notice")
-            ad_occupations = gr.Dataframe(
-                label="Closest occupations by the ad's skills",
-                interactive=False,
-                wrap=True,
-                datatype=["str", "number", "markdown", "number", "str"],
-                column_widths=["22%", "7%", "36%", "9%", "26%"],
-                elem_id="ad-titles-table",
-            )
+            ad_occupations = _occupations_table("Closest occupations by the ad's skills", "ad-titles-table")
         with gr.Tab("Batch", id="batch"):
             gr.Markdown(
                 "Upload job ads as CSV, TSV, JSONL, JSON or Parquet"
