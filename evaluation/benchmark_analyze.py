@@ -6,7 +6,7 @@ kept columns: each ad asks for 5 to 34 skills drawn with a skewed (Zipf-like) po
 occupations, one of 12 regions and a date in 2020. DuckDB writes it in parts, as ``labor-encoders batch`` does,
 with a ``state.json`` that marks the run complete.
 
-    python -m evaluation.benchmark_analyze --ads 10000000 --esco ../shared/data/esco-official \\
+    python -m labor_encoders.evaluation.benchmark_analyze --ads 10000000 --esco ../shared/data/esco-official \\
         --work /tmp/bench-analyze
 
 prints one JSON object: sizes of the input, wall seconds, CPU seconds and peak RSS of the analysis (a separate

@@ -22,7 +22,7 @@ Phases, each in its own subprocess (``--phase``) so that its peak RSS (``ru_maxr
 The ONNX graphs must exist (``labor-encoders export-onnx MODEL --int8``; ``--export`` writes them into a copy of the
 model folder under ``--work`` first). Run from the repository root::
 
-    .venv/bin/python -m evaluation.benchmark_backends [--model DIR] [--ads 10000] [--output results.json]
+    .venv/bin/python -m labor_encoders.evaluation.benchmark_backends [--model DIR] [--ads 10000] [--output results.json]
 
 A benchmark, not a test: it asserts nothing. 10,000 ads take hours on 2 CPU cores; try ``--ads 200`` first.
 """
@@ -44,7 +44,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmark_extraction import (
+from labor_encoders.evaluation.benchmark_extraction import (
     ANNOTATION_FILES,
     DEFAULT_DATA,
     REPO_ROOT,
@@ -96,7 +96,7 @@ def synthetic_ads(n: int, seed: int, data_dir: Path, skill_xl: Path) -> list[str
 
 
 def corpus_stats(ads: list[str]) -> dict[str, Any]:
-    from modeling.modeling_contextmatch import split_sentences
+    from labor_encoders.modeling.modeling_contextmatch import split_sentences
 
     sentences = [len(split_sentences(ad)) for ad in ads]
     words = [len(ad.split()) for ad in ads]
@@ -129,7 +129,7 @@ def timed_chunks(run, parts: list[list[str]], label: str) -> float:
 
 def phase_encode(ads: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Bare sentence-transformers encoding of the corpus's sentences, ad chunk by ad chunk."""
-    from modeling.modeling_contextmatch import split_sentences
+    from labor_encoders.modeling.modeling_contextmatch import split_sentences
 
     rss = {"start": peak_rss_mb()}
     clock = time.perf_counter()
@@ -199,8 +199,8 @@ def phase_quality(_: list[str], args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from safetensors.torch import load_file
 
-    from evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
     from labor_encoders.backends import load_extractor
+    from labor_encoders.evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
 
     data = Path(args.data)
     labels = read_labels(data / VOCABULARY_FILE)
@@ -235,7 +235,15 @@ def run_phase_subprocess(phase: str, args: argparse.Namespace, backend: str | No
     """One phase in a fresh Python process (its own peak RSS); its JSON result."""
     with tempfile.TemporaryDirectory(prefix="bench-backends-") as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "evaluation.benchmark_backends", "--phase", phase, "--output", str(out)]
+        command = [
+            sys.executable,
+            "-m",
+            "labor_encoders.evaluation.benchmark_backends",
+            "--phase",
+            phase,
+            "--output",
+            str(out),
+        ]
         command += ["--ads", str(args.ads), "--seed", str(args.seed), "--chunk", str(args.chunk)]
         command += ["--batch-size", str(args.batch_size), "--threads", str(args.threads), "--data", str(args.data)]
         for flag, value in (("--model", args.model), ("--device", args.device), ("--backend", backend)):

@@ -11,7 +11,7 @@ Each figure is the median of ``--repeats`` runs after one warm-up, of the same f
 
 Run from the repository root::
 
-    .venv/bin/python -m evaluation.benchmark_demo [--repeats 3] [--threads 2]
+    .venv/bin/python -m labor_encoders.evaluation.benchmark_demo [--repeats 3] [--threads 2]
 
 This is a benchmark, not a test: it asserts nothing about speed.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from space.app import EXAMPLES, MAX_WORDS, extract_skills, limit_words, normalize_titles, run_batch
+from labor_encoders.space.app import EXAMPLES, MAX_WORDS, extract_skills, limit_words, normalize_titles, run_batch
 
 TITLES = ["senior data engineer", "registered nurse", "sous chef", "warehouse operative", "primary school teacher"]
 

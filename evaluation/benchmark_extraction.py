@@ -1,7 +1,8 @@
 """CPU throughput and memory of ConTeXT-match extraction against bare sentence-transformers encoding.
 
 Inputs: the 136 SkillSpan-ESCO validation sentences (house 61 + tech 75, read in place with
-``evaluation.skillspan``), each passed as one text. Every timing follows one warm-up pass and is the median over
+``labor_encoders.evaluation.skillspan``), each passed as one text. Every timing follows one warm-up pass and is the
+median over
 ``--repeats`` runs, with ``torch.set_num_threads(--threads)``:
 
 1. ``encode``  - ``SentenceTransformer(ensure_mpnet()).encode(sentences, batch_size=bs)``: the bare bi-encoder;
@@ -17,12 +18,13 @@ Inputs: the 136 SkillSpan-ESCO validation sentences (house 61 + tech 75, read in
    bare encode: sentence-transformers sorts longest first in fixed batches, so its padding differs), and
    ``extract(threshold=inf)`` (no skills, no post-processing).
 
-Each phase runs in a fresh subprocess (``python -m evaluation.benchmark_extraction --phase NAME``) so that its peak
+Each phase runs in a fresh subprocess (``python -m labor_encoders.evaluation.benchmark_extraction --phase NAME``) so
+that its peak
 RSS (``resource.getrusage().ru_maxrss``) is its own; ``--in-process`` runs them all here instead (peaks accumulate).
 
 Run from the repository root (takes a few minutes on 2 cores)::
 
-    .venv/bin/python -m evaluation.benchmark_extraction [--model DIR] [--repeats 3] [--batch-size 32] \
+    .venv/bin/python -m labor_encoders.evaluation.benchmark_extraction [--model DIR] [--repeats 3] [--batch-size 32] \
         [--threads 2] [--data DIR] [--json OUT]
 
 This is a benchmark, not a test: it asserts nothing about speed.
@@ -60,7 +62,7 @@ PROFILE_PARTS = {
 # --------------------------------------------------------------------------------------------------- helpers
 def load_sentences(data_dir: Path) -> tuple[list[str], dict[str, int]]:
     """The validation sentences of both SkillSpan-ESCO parts, in first-seen order, and how many each part gives."""
-    from evaluation.skillspan import load_skillspan, read_labels
+    from labor_encoders.evaluation.skillspan import load_skillspan, read_labels
 
     vocabulary = read_labels(data_dir / VOCABULARY_FILE)
     files = [data_dir / name for name in ANNOTATION_FILES]
@@ -202,7 +204,7 @@ def profile_pass(model, sentences: list[str], batch_size: int) -> tuple[dict[str
     The rest of extract (threshold, redundancy filter, evidence, formatting) is the residual against a full run."""
     import torch
 
-    from modeling.modeling_contextmatch import split_sentences
+    from labor_encoders.modeling.modeling_contextmatch import split_sentences
 
     times = {"split": 0.0, "segments": 0.0, "score": 0.0}
     stats = {"pieces": 0, "windows": 0, "batches": 0, "real_tokens": 0, "padded_tokens": 0, "kept_before_filter": 0}
@@ -228,7 +230,7 @@ def profile_pass(model, sentences: list[str], batch_size: int) -> tuple[dict[str
 
 def extract_like_chunks(model, sentences: list[str], batch_size: int) -> list[list[str]]:
     """The sentences in the length buckets extract forms (for a like-for-like bare encode)."""
-    from modeling.encoder_utils import length_buckets
+    from labor_encoders.modeling.encoder_utils import length_buckets
 
     ids = model.tokenizer(sentences, truncation=True, max_length=model.config.max_seq_length)["input_ids"]
     return [[sentences[i] for i in rows] for rows in length_buckets([len(x) for x in ids], batch_size)]
@@ -316,7 +318,15 @@ def run_phase_subprocess(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run one phase in a fresh Python process, so that its peak RSS is its own."""
     with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp:
         out = Path(tmp) / f"{name}.json"
-        command = [sys.executable, "-m", "evaluation.benchmark_extraction", "--phase", name, "--json", str(out)]
+        command = [
+            sys.executable,
+            "-m",
+            "labor_encoders.evaluation.benchmark_extraction",
+            "--phase",
+            name,
+            "--json",
+            str(out),
+        ]
         command += ["--repeats", str(args.repeats), "--batch-size", str(args.batch_size)]
         command += ["--threads", str(args.threads), "--data", str(args.data)]
         if args.model:

@@ -34,8 +34,8 @@ def with_benchmark_index(model, labels: str | Path | None):
     """``model`` with the label file's labels as its skill index (encoded once per model and file, then cached)."""
     if labels is None:
         return model
-    from evaluation.data import DataError
-    from evaluation.skillspan import read_labels
+    from labor_encoders.evaluation.data import DataError
+    from labor_encoders.evaluation.skillspan import read_labels
     from labor_encoders.index_cache import set_cached_skill_index
 
     if not Path(labels).is_file():
@@ -49,8 +49,8 @@ def with_benchmark_index(model, labels: str | Path | None):
 
 def skill_extraction(model, annotations: Sequence[str | Path], scorings: Sequence[str]) -> dict:
     """MRR and RP@k per annotation source and scoring (``contextmatch`` or ``mean-pool``)."""
-    from evaluation.data import DataError
-    from evaluation.skillspan import evaluate_ranking, load_skillspan
+    from labor_encoders.evaluation.data import DataError
+    from labor_encoders.evaluation.skillspan import evaluate_ranking, load_skillspan
 
     splits = [split_name(source) for source in annotations]
     names = [
@@ -68,8 +68,8 @@ def skill_extraction(model, annotations: Sequence[str | Path], scorings: Sequenc
 
 def skill_xl_references(source: str | Path) -> tuple[list[str], list[list[list[str]]]]:
     """Sentences and their gold clusters from Skill-XL rows (``ID, sentence, cluster, skill``)."""
-    from evaluation.data import read_rows
-    from evaluation.metrics.skill_extraction.skill_extraction import clusters_from_skill_xl_rows
+    from labor_encoders.evaluation.data import read_rows
+    from labor_encoders.evaluation.metrics.skill_extraction.skill_extraction import clusters_from_skill_xl_rows
 
     rows = read_rows(source, required=("ID", "sentence", "cluster", "skill"))
     clusters = clusters_from_skill_xl_rows(rows)
@@ -78,7 +78,7 @@ def skill_xl_references(source: str | Path) -> tuple[list[str], list[list[list[s
 
 def skill_xl(model, source: str | Path, threshold: float | None = None) -> dict:
     """Skill-XL precision, recall, F1 and redundancy at one τ (default: the model's), before and after the filter."""
-    from evaluation.thresholds import score_tables, sweep
+    from labor_encoders.evaluation.thresholds import score_tables, sweep
 
     tau = model.config.threshold if threshold is None else threshold
     sentences, references = skill_xl_references(source)
@@ -90,7 +90,7 @@ def skill_xl(model, source: str | Path, threshold: float | None = None) -> dict:
 def calibrate(model, sentences: Sequence[str], references, taus=None) -> dict:
     """Sweep τ over [0, 1] in 0.01 steps; the best τ is the one with the highest micro F1 after the redundancy
     filter (as ``extract`` predicts), ties going to the lowest τ."""
-    from evaluation.thresholds import TAUS, best_threshold, score_tables, sweep
+    from labor_encoders.evaluation.thresholds import TAUS, best_threshold, score_tables, sweep
 
     taus = TAUS if taus is None else taus
     rows = sweep(score_tables(model, sentences, taus), model.skill_labels, references, taus)
@@ -101,7 +101,7 @@ def calibrate(model, sentences: Sequence[str], references, taus=None) -> dict:
 def skillspan_references(annotations: Sequence[str | Path], vocabulary: Sequence[str]):
     """Sentences of SkillSpan annotation files with their gold sets as one-label clusters (the ranking protocol's
     sentences: those with at least one gold label in the vocabulary)."""
-    from evaluation.skillspan import load_skillspan
+    from labor_encoders.evaluation.skillspan import load_skillspan
 
     examples = load_skillspan(annotations, vocabulary)
     return [e.sentence for e in examples], [[[label] for label in sorted(e.gold)] for e in examples]

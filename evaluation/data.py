@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from labor_encoders.errors import LaborEncodersError
 from labor_encoders.hub import is_hub_id
 
 # Known benchmark datasets on the Hub and the split (or file) that holds the validation data.
@@ -23,7 +24,7 @@ HUB_SPLITS = {
 }
 
 
-class DataError(ValueError):
+class DataError(LaborEncodersError):
     """Benchmark data that cannot be found or read; the message says what to do."""
 
 

@@ -5,7 +5,7 @@ For each graph (default: the embedded default model's ``onnx/model.onnx`` and ``
 through the graph in batches of ``--batch-size``; the cosine of every real token's vectors is summarised (mean, 1st
 percentile, minimum) beside the seconds of each encoder. Run from the repository root::
 
-    .venv/bin/python -m evaluation.int8_fidelity [GRAPH ...] [--model DIR] [--sentences 640]
+    .venv/bin/python -m labor_encoders.evaluation.int8_fidelity [GRAPH ...] [--model DIR] [--sentences 640]
 
 A measurement, not a test: it asserts nothing. The README's int8 table comes from it.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluation.benchmark_backends import SKILL_XL
+from labor_encoders.evaluation.benchmark_backends import SKILL_XL
 
 
 def skill_xl_sentences(path: Path, count: int) -> list[str]:

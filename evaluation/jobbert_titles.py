@@ -22,7 +22,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def load_title_benchmark(source: str | Path) -> list[tuple[str, str]]:
     """``(title, gold occupation URI)`` pairs of a JobBERT evaluation CSV or Hub dataset (``vacancyTitle``,
     ``conceptUri``)."""
-    from evaluation.data import read_rows
+    from labor_encoders.evaluation.data import read_rows
 
     rows = read_rows(source, required=("vacancyTitle", "conceptUri"))
     return [(str(row["vacancyTitle"]).strip(), str(row["conceptUri"]).strip()) for row in rows]
@@ -30,7 +30,7 @@ def load_title_benchmark(source: str | Path) -> list[tuple[str, str]]:
 
 def load_preferred_labels(path: str | Path) -> tuple[list[str], list[str]]:
     """Preferred labels and URIs of an ESCO occupations CSV (``preferredLabel``, ``conceptUri``)."""
-    from evaluation.data import read_rows
+    from labor_encoders.evaluation.data import read_rows
 
     rows = read_rows(path, required=("preferredLabel", "conceptUri"))
     pairs = [(str(row["preferredLabel"]).strip(), str(row["conceptUri"]).strip()) for row in rows]
@@ -109,7 +109,8 @@ def preferred_rows(model) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m evaluation.jobbert_titles``: MRR, R@5 and R@10 of a JobBERT folder on the title benchmark."""
+    """``python -m labor_encoders.evaluation.jobbert_titles``: MRR, R@5 and R@10 of a JobBERT folder on the title
+    benchmark."""
     import argparse
     import json
 

@@ -3,7 +3,8 @@
 Start the demo, then load it::
 
     labor-encoders demo --port 7860 &
-    .venv/bin/python -m evaluation.load_demo --url http://127.0.0.1:7860 --users 8 --requests 3 --action extract
+    .venv/bin/python -m labor_encoders.evaluation.load_demo --url http://127.0.0.1:7860 --users 8 --requests 3
+    --action extract
 
 Every user is a ``gradio_client.Client`` of its own, sending its requests one after the other (as a person clicking
 again once the answer is shown). The report gives the latency of the answered requests (p50, p95, max, from the

@@ -4,7 +4,8 @@ For every sentence, exact scoring puts some skills above the threshold tau; the 
 skills by cosine of mean-pooled vectors before the token attention. Recall is the share of the exact above-tau
 (sentence, skill) pairs that are inside the shortlist, so extraction with the shortlist finds them too.
 
-    .venv/bin/python -m evaluation.prerank_recall [--model DIR] [--candidates 256 512 1024] [--skill-xl-sentences 400]
+    .venv/bin/python -m labor_encoders.evaluation.prerank_recall [--model DIR] [--candidates 256 512 1024]
+    [--skill-xl-sentences 400]
 
 Sentences: the SkillSpan-ESCO HOUSE + TECH validation sentences and the first N distinct sentences of the Skill-XL
 development half, read in place from ../shared/data. Prints JSON.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from evaluation.skillspan import load_skillspan, read_labels
+from labor_encoders.evaluation.skillspan import load_skillspan, read_labels
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -30,7 +30,7 @@ def read_labels(path: str | Path) -> list[str]:
 
 def load_skillspan(annotation_files: Sequence[str | Path], vocabulary: Sequence[str]) -> list[RankingExample]:
     """Sentences with their gold skill sets, in first-seen order, from annotation CSVs or Hub dataset ids."""
-    from evaluation.data import read_rows
+    from labor_encoders.evaluation.data import read_rows
 
     known = set(vocabulary)
     gold: dict[str, set[str]] = {}
@@ -49,7 +49,7 @@ def evaluate_ranking(model, examples: Sequence[RankingExample], scoring: str = "
 
     The whole ranking counts: a first relevant label at rank 150 still adds 1/150 to the MRR.
     """
-    from evaluation.metrics.ranking.ranking import ranking_metrics
+    from labor_encoders.evaluation.metrics.ranking.ranking import ranking_metrics
 
     ranking = model.rank([e.sentence for e in examples], scoring=scoring)
     ranked = [[model.skill_labels[i] for i in row] for row in ranking.indices.tolist()]
@@ -58,7 +58,8 @@ def evaluate_ranking(model, examples: Sequence[RankingExample], scoring: str = "
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m evaluation.skillspan``: MRR and RP@k of a model folder on SkillSpan-ESCO annotation files."""
+    """``python -m labor_encoders.evaluation.skillspan``: MRR and RP@k of a model folder on SkillSpan-ESCO annotation
+    files."""
     import argparse
     import json
 

@@ -64,7 +64,7 @@ def sweep(
     ``references`` holds each sentence's gold clusters (lists of equivalent labels; a plain gold set is one label per
     cluster). Gold labels that are not in the index count as gold but can never be found.
     """
-    from evaluation.metrics.skill_extraction.skill_extraction import metrics_from_counts, sentence_counts
+    from labor_encoders.evaluation.metrics.skill_extraction.skill_extraction import metrics_from_counts, sentence_counts
 
     if len(tables) != len(references):
         raise ValueError(f"{len(tables)} score tables for {len(references)} references")

@@ -18,13 +18,14 @@ from typing import Any
 
 from .assets import sha256_file
 from .atomic import write_json
+from .errors import LaborEncodersError
 
 WEIGHTS = Path(__file__).parent / "weights"
 RECORD = "record.json"
 MAX_BYTES = 20 * 1024 * 1024  # every shipped model's weights together stay under 20 MB
 
 
-class AdapterError(ValueError):
+class AdapterError(LaborEncodersError):
     """A shipped or user-given adapter folder is missing, incomplete or does not match its record."""
 
 
@@ -74,6 +75,36 @@ def write_record(folder: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     record = {**record, "files": files, "bytes": size}
     write_json(folder / RECORD, record)
     return record
+
+
+def record_calibration(
+    folder: str | Path,
+    result: dict[str, Any],
+    data: list,
+    labels: str | Path | None,
+    command: list[str],
+) -> dict[str, Any]:
+    """Make the calibrated τ of ``result`` (what ``labor-encoders calibrate`` computed on a model merged from the
+    adapter in ``folder``) the record's ``threshold``, with what it was measured on: the command, the sha256 of
+    every local data file and the scores at τ before and after the redundancy filter. The weight files and their
+    sums are untouched; the next setup rebuilds the default with the new τ."""
+    import shlex
+
+    record = read_record(folder)
+    best = result["best"]
+    files = [Path(d) for d in [*data, *([labels] if labels else [])]]
+    record["threshold"] = float(best["tau"])
+    record.pop("threshold_note", None)
+    kept = [a for i, a in enumerate(command) if a != "--output" and (i == 0 or command[i - 1] != "--output")]
+    record["calibration"] = {
+        "command": shlex.join(kept),  # the report folder (--output) is where it was written, not how
+        "data": {path.name: sha256_file(path) if path.is_file() else "hub" for path in files},
+        "sentences": result.get("sentences"),
+        "tau": float(best["tau"]),
+        "before_filter": best["before_filter"],
+        "after_filter": best["after_filter"],
+    }
+    return write_record(folder, record)
 
 
 def merge_lora(encoder, folder: str | Path):

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .atomic import write_json
+from .errors import LaborEncodersError
 
 try:
     import fcntl
@@ -67,7 +68,7 @@ _ESCO_COLUMNS = ["id", "label", "alt_labels", "description"]
 _OCCUPATION_COLUMNS = [*_ESCO_COLUMNS, "split"]
 
 
-class AssetError(RuntimeError):
+class AssetError(LaborEncodersError, RuntimeError):
     """An asset could not be downloaded, verified or installed; the message says how to fix it."""
 
 

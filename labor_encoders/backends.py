@@ -21,12 +21,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .errors import LaborEncodersError
+
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-class BackendError(ValueError):
+class BackendError(LaborEncodersError):
     """An unknown backend, or one that cannot run here, with the reason and the fix."""
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import LaborEncodersError
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 MAX_CHARS = 1_000_000  # an ad longer than this (about 150,000 words) is rejected, never cut
 RAW_CHARS = 2_000  # how much of a rejected record the rejects file keeps
@@ -49,7 +51,7 @@ _SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes, as errors="surr
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of "\ud800": not a character
 
 
-class BatchError(ValueError):
+class BatchError(LaborEncodersError):
     """Bad batch input or options (a missing file, an unknown column, a changed input on resume): says the fix."""
 
 

@@ -2,7 +2,8 @@
 
 A sentence-transformers folder (``modules.json``: Transformer -> mean Pooling [-> Normalize]) is what both
 all-mpnet-base-v2 and ``TechWolf/ConTeXT-Skill-Extraction-base`` look like. Its Transformer becomes the encoder of a
-:class:`~modeling.modeling_contextmatch.ConTeXTMatchModel`, a taxonomy becomes its skill index, and the result is
+:class:`~labor_encoders.modeling.modeling_contextmatch.ConTeXTMatchModel`, a taxonomy becomes its skill index, and the
+result is
 saved as a ``trust_remote_code`` folder that ``AutoModel.from_pretrained`` opens.
 """
 
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from .atomic import write_file
 from .atomic import write_folder as write_atomically
+from .errors import LaborEncodersError
 from .taxonomy import Taxonomy
 
 if TYPE_CHECKING:  # transformers is imported where a model is built or loaded, so the CLI starts fast
-    from modeling.modeling_contextmatch import ConTeXTMatchModel
+    from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ ZERO_SHOT_MODEL_THRESHOLD = 0.54
 DEFAULT_RECIPE = "contextmatch_default.yaml"
 
 
-class BuildError(ValueError):
+class BuildError(LaborEncodersError):
     """A backbone folder or model folder that cannot be used, with the reason and the fix."""
 
 
@@ -109,8 +111,8 @@ def build_contextmatch(
     ``max_seq_length`` defaults to the backbone's own (384 for all-mpnet-base-v2), so a sentence is truncated where
     sentence-transformers would truncate it and benchmark rankings match a plain ``SentenceTransformer``.
     """
-    from modeling.configuration_contextmatch import ConTeXTMatchConfig
-    from modeling.modeling_contextmatch import ConTeXTMatchModel
+    from labor_encoders.modeling.configuration_contextmatch import ConTeXTMatchConfig
+    from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
 
     layout, encoder, tokenizer = load_backbone(backbone)
     source = Path(backbone).name  # the backbone's name, never a path of this machine
@@ -167,7 +169,7 @@ def copy_model(source: Path, output: str | Path) -> Path:
 
 def load_contextmatch(path: str | Path, device: str | None = None) -> ConTeXTMatchModel:
     """Load a ConTeXT-match folder, turning the usual failures into messages that say what to do."""
-    from modeling.modeling_contextmatch import ConTeXTMatchModel
+    from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
 
     return load_model_folder(path, ConTeXTMatchModel, "ConTeXT-match", "labor-encoders build", device)
 
@@ -244,8 +246,12 @@ def ensure_zero_shot_contextmatch(force: bool = False) -> Path:
 def _adapter_fingerprint() -> dict[str, str]:
     from .adapter import read_record, shipped_dir
 
-    files = read_record(shipped_dir(DEFAULT_MODEL_NAME)).get("files", {})
-    return {"adapter": files.get("adapter_model.safetensors", "missing")[:16]}
+    record = read_record(shipped_dir(DEFAULT_MODEL_NAME))
+    files = record.get("files", {})
+    return {
+        "adapter": files.get("adapter_model.safetensors", "missing")[:16],
+        "threshold": str(record.get("threshold")),
+    }
 
 
 def ensure_default_contextmatch(force: bool = False) -> Path:
@@ -343,7 +349,7 @@ def sync_model_code(folder: str | Path) -> list[str]:
     """Refresh the remote-code files a model folder carries (``modeling_*.py``, ``configuration_*.py`` and the files
     they import, such as ``encoder_utils.py``) from this project's ``modeling/``, so a folder built by an older
     version runs the current code. Returns what changed."""
-    import modeling
+    from labor_encoders import modeling
 
     source = Path(modeling.__file__).parent
     wanted = {path.name for path in Path(folder).glob("*.py") if (source / path.name).is_file()}

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
+from .errors import LaborEncodersError
 from .locking import output_lock
 
 logger = logging.getLogger("labor_encoders")
@@ -18,7 +19,7 @@ logger = logging.getLogger("labor_encoders")
 SAMPLE_AD = Path(__file__).parent / "samples" / "job_ad.txt"
 
 
-class UsageError(Exception):
+class UsageError(LaborEncodersError):
     """Bad command-line input: printed as ``error: ...`` with exit status 2."""
 
 
@@ -28,16 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own health checks, one line per request
-    from evaluation.data import DataError
-
-    from .assets import AssetError
-    from .build import BuildError
-    from .locking import OutputLocked
-    from .taxonomy import TaxonomyError
-
     try:
         return args.handler(args)
-    except (UsageError, AssetError, BuildError, TaxonomyError, DataError, OutputLocked) as error:
+    except LaborEncodersError as error:  # every error a user can fix (see labor_encoders.errors)
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -187,8 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train ConTeXT-match or JobBERT (one process; for several use accelerate launch or torchrun)",
-        description="Runs training.train_contextmatch or training.train_jobbert with the flags that follow; "
-        "`labor-encoders train contextmatch --help` lists them.",
+        description="Runs labor_encoders.training.train_contextmatch or labor_encoders.training.train_jobbert "
+        "with the flags that follow; `labor-encoders train contextmatch --help` lists them.",
     )
     train.add_argument("kind", choices=["contextmatch", "jobbert"])
     train.add_argument("flags", nargs=argparse.REMAINDER, help="the training script's flags")
@@ -241,6 +235,12 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--labels", type=Path, help="skill labels, one a line (default: the model's index)")
     calibrate.add_argument("--output", type=Path, help="folder for calibration.json/.md/.png (default: the model's)")
     calibrate.add_argument("--no-write", action="store_true", help="report only; leave the model's threshold alone")
+    calibrate.add_argument(
+        "--record",
+        type=Path,
+        help="also write τ and this calibration into the record.json of the adapter the model was merged from "
+        "(for example labor_encoders/weights/contextmatch-default), so every later build gets it",
+    )
     calibrate.set_defaults(handler=_cmd_calibrate)
     return parser
 
@@ -525,7 +525,7 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from evaluation import benchmarks
+    from labor_encoders.evaluation import benchmarks
 
     if args.benchmark == "workrb":
         return _cmd_evaluate_workrb(args)
@@ -631,7 +631,7 @@ def _flat(args: argparse.Namespace, results: dict) -> dict:
 
 
 def _evaluate_titles(args: argparse.Namespace) -> dict:
-    from evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark
+    from labor_encoders.evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark
 
     from .jobbert import load_jobbert, resolve_jobbert_dir
 
@@ -644,8 +644,8 @@ def _evaluate_titles(args: argparse.Namespace) -> dict:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from evaluation import benchmarks
-    from evaluation.thresholds import plot_sweep
+    from labor_encoders.evaluation import benchmarks
+    from labor_encoders.evaluation.thresholds import plot_sweep
 
     from .build import load_contextmatch, resolve_model_dir, set_threshold
 
@@ -666,6 +666,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     best = result["best"]
     if not args.no_write:
         set_threshold(folder, best["tau"])
+    if args.record:
+        from .adapter import record_calibration
+
+        record_calibration(args.record, result, data, args.labels, command=["labor-encoders", *sys.argv[1:]])
     print(benchmarks.markdown_table("calibration", result), end="")
     written = "" if args.no_write else f"; written into {folder / 'config.json'}"
     print(f"best τ = {best['tau']:.2f} (F1 {best['after_filter']['f1']:.4f} after the redundancy filter){written}")
@@ -701,7 +705,7 @@ def _stop_on_signals() -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # job ads can be confidential: no usage pings
     try:
-        from space.app import LAUNCH_OPTIONS, InputError, build_demo, queue_limits
+        from labor_encoders.space.app import LAUNCH_OPTIONS, InputError, build_demo, queue_limits
     except ImportError as error:
         raise UsageError(f"the demo needs gradio ({error}): pip install 'labor-encoders[space]'") from None
     try:
@@ -741,9 +745,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     flags = [flag for flag in args.flags if flag != "--"]
     if args.kind == "contextmatch":
-        from training.train_contextmatch import main as train_main
+        from labor_encoders.training.train_contextmatch import main as train_main
     else:
-        from training.train_jobbert import main as train_main
+        from labor_encoders.training.train_jobbert import main as train_main
     try:
         folder = train_main(flags)
     except (FileNotFoundError, ValueError) as error:
@@ -755,7 +759,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_jobbert_pairs(args: argparse.Namespace) -> int:
     import csv
 
-    from training.data import jobbert_pairs_from_ads, read_pairs
+    from labor_encoders.training.data import jobbert_pairs_from_ads, read_pairs
 
     from .build import load_contextmatch, resolve_model_dir
 
@@ -1026,7 +1030,7 @@ def _add_push_command(commands) -> None:
 def _cmd_push(args: argparse.Namespace) -> int:
     import tempfile
 
-    from model_cards import CardError
+    from labor_encoders.model_cards import CardError
 
     from .publish import (
         PublishError,

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import ExportError
+
 OUTLIER_CHANNELS = 4  # per linear layer's input; chosen on token fidelity to fp32 (README, "ONNX int8")
 OUTLIER_RATIO = 4.0  # a layer is split when its widest input channel exceeds this many times the median channel
 CALIBRATION_TEXTS = 512
@@ -116,8 +118,6 @@ def calibration_texts(path: str | Path | None = None, limit: int = CALIBRATION_T
     """Texts that find the outlier channels: the non-empty lines of ``path``, or by default the first two sentences
     of ``limit`` ESCO skill descriptions (installed with the package; never benchmark data). At most ``limit``,
     drawn with ``random.Random(seed)``."""
-    from .onnx_export import ExportError
-
     if path is not None:
         try:
             texts = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -128,7 +128,7 @@ def calibration_texts(path: str | Path | None = None, limit: int = CALIBRATION_T
         if not texts:
             raise ExportError(f"the calibration file {path} has no text; give one text (e.g. a job-ad sentence) a line")
     else:
-        from modeling.modeling_contextmatch import split_sentences
+        from labor_encoders.modeling.modeling_contextmatch import split_sentences
 
         from .taxonomy import load_esco_skills
 

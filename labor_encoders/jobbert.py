@@ -35,7 +35,7 @@ from .taxonomy import Taxonomy
 if TYPE_CHECKING:
     import torch
 
-    from modeling.modeling_jobbert import JobBERTModel
+    from labor_encoders.modeling.modeling_jobbert import JobBERTModel
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +129,15 @@ def build_jobbert(
     """A JobBERT model from a sentence-transformers folder (a plain backbone or the JobBERT-v2 layout).
 
     A plain backbone gets identity heads (``projection_dim`` wide, ``trained=False``), or the trained heads of
-    ``heads`` (a folder written by ``python -m training.train_jobbert_heads``, checked against its record); a
+    ``heads`` (a folder written by ``python -m labor_encoders.training.train_jobbert_heads``, checked against its
+    record); a
     JobBERT-v2 folder keeps its heads (``trained=True``). ``titles`` (preferred and alternative labels per concept)
     becomes the title index, encoded with the final heads.
     """
     import torch
 
-    from modeling.configuration_jobbert import JobBERTConfig
-    from modeling.modeling_jobbert import JobBERTModel
+    from labor_encoders.modeling.configuration_jobbert import JobBERTConfig
+    from labor_encoders.modeling.modeling_jobbert import JobBERTModel
 
     layout = read_sentence_transformer(backbone, allow=("Asym", "Router"))
     trained_heads = heads
@@ -286,7 +287,7 @@ def set_title_taxonomy(model: JobBERTModel, titles: Taxonomy, batch_size: int = 
 
 def load_jobbert(path: str | Path, device: str | None = None) -> JobBERTModel:
     """Load a JobBERT folder (or Hub repo id), turning the usual failures into messages that say what to do."""
-    from modeling.modeling_jobbert import JobBERTModel
+    from labor_encoders.modeling.modeling_jobbert import JobBERTModel
 
     return load_model_folder(path, JobBERTModel, "JobBERT", "labor-encoders build-jobbert", device)
 

@@ -22,8 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from .errors import LaborEncodersError
 
-class OutputLocked(ValueError):
+
+class OutputLocked(LaborEncodersError):
     """Another process is writing the same output folder: names it, its holder and what to do."""
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from .errors import ExportError
+
 logger = logging.getLogger(__name__)
 
 ONNX_DIR = "onnx"
@@ -39,10 +41,6 @@ EXPORT_INFO = "export.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("token_embeddings", "token_mask")
 _SAMPLE = ["Strong knowledge of PostgreSQL, Spark and Airflow; you enjoy mentoring juniors.", "Team player."]
-
-
-class ExportError(ValueError):
-    """An export that cannot be done or that does not reproduce PyTorch, with the reason."""
 
 
 def onnx_path(folder: str | Path, backend: str = "onnx") -> Path:

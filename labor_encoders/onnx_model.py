@@ -1,7 +1,8 @@
 """ConTeXT-match on an ONNX export: the model class itself, with its encoder replaced by an onnxruntime session.
 
 Tokenisation, windows, length buckets, scoring, the redundancy filter and the evidence spans are the model's own code
-(:class:`~modeling.modeling_contextmatch.ConTeXTMatchModel`); only :meth:`embed_tokens` differs. The encoder's
+(:class:`~labor_encoders.modeling.modeling_contextmatch.ConTeXTMatchModel`); only :meth:`embed_tokens` differs. The
+encoder's
 PyTorch weights are never loaded: the config, the tokenizer, the skill labels and the skill vectors (read alone from
 the safetensors file) are all it needs beside the graph.
 """
@@ -15,9 +16,9 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
-from modeling.configuration_contextmatch import ConTeXTMatchConfig
-from modeling.encoder_utils import load_label_index, load_tokenizer, mean_pool
-from modeling.modeling_contextmatch import ConTeXTMatchModel, ConTeXTMatchOutput
+from labor_encoders.modeling.configuration_contextmatch import ConTeXTMatchConfig
+from labor_encoders.modeling.encoder_utils import load_label_index, load_tokenizer, mean_pool
+from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel, ConTeXTMatchOutput
 
 from .build import BuildError
 from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, session_options

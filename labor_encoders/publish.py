@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model_cards import CardError, read_model_folder, render_model_card, render_space_card
+from labor_encoders.model_cards import CardError, read_model_folder, render_model_card, render_space_card
 
 from .atomic import write_folder as write_atomically
+from .errors import LaborEncodersError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ LOGIN_HELP = (
 )
 
 
-class PublishError(ValueError):
+class PublishError(LaborEncodersError):
     """Something that stops a push, with the reason and the fix."""
 
 
@@ -207,7 +208,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def _write_code_files(folder: Path, kind: str) -> None:
     """This project's current ``configuration_<kind>.py`` and ``modeling_<kind>.py`` and the files they import."""
-    import modeling
+    from labor_encoders import modeling
 
     from .build import sync_model_code
 
@@ -258,7 +259,7 @@ def assemble_adapter_repo(folder: str | Path, output: str | Path, repo_id: str) 
     except AdapterError as error:
         raise PublishError(str(error)) from None
     config = json.loads((Path(folder) / "adapter_config.json").read_text(encoding="utf-8"))
-    from model_cards.folder import KNOWN_BASES
+    from labor_encoders.model_cards.folder import KNOWN_BASES
 
     base = config.get("base_model_name_or_path") or "all-mpnet-base-v2"
     base = KNOWN_BASES.get(Path(base).name, base)  # the training records the backbone's folder name

@@ -17,6 +17,8 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+from .errors import LaborEncodersError
+
 logger = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
@@ -31,7 +33,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of "\ud
 Record = tuple[int, dict[str, Any]]  # (line number in the file, column -> value)
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(LaborEncodersError):
     """A taxonomy file is missing, malformed or lacks the requested columns."""
 
 

@@ -25,9 +25,9 @@ from torch import nn
 from workrb.models.base import ModelInterface
 from workrb.types import ModelInputType
 
-from modeling.encoder_utils import mean_pool
-from modeling.modeling_contextmatch import ConTeXTMatchModel, contextmatch_scores
-from modeling.modeling_jobbert import JobBERTModel
+from labor_encoders.modeling.encoder_utils import mean_pool
+from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel, contextmatch_scores
+from labor_encoders.modeling.modeling_jobbert import JobBERTModel
 
 # JobBERT's heads per WorkRB input type; other types (project briefs, candidate profiles) have no head here.
 JOBBERT_SIDES = {

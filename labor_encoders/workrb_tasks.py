@@ -28,7 +28,7 @@ from workrb.registry import TaskRegistry
 from workrb.tasks.abstract.ranking_base import DuplicateStrategy, RankingDataset, RankingTask
 from workrb.types import DatasetSplit, Language, ModelInputType
 
-from evaluation.data import DataError
+from labor_encoders.evaluation.data import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def esco_skill_vocabulary(data: str | Path, cache: str | Path | None = None) -> 
 
 def read_label_file(path: str | Path) -> list[str]:
     """A vocabulary file, one label a line (``skills_en_label.txt``: 13,896 ESCO v1.1.0 labels)."""
-    from evaluation.skillspan import read_labels
+    from labor_encoders.evaluation.skillspan import read_labels
 
     if not Path(path).is_file():
         raise DataError(f"labels file not found: {path} (one skill label a line)")
@@ -252,7 +252,7 @@ def build_tasks(
     merge_duplicate_queries: bool = True,
 ) -> tuple[dict[str, RankingTask], dict[str, str]]:
     """The runnable tasks by short name, and why each of the others cannot run."""
-    from evaluation.benchmarks import SHARED
+    from labor_encoders.evaluation.benchmarks import SHARED
 
     data = Path(data) if data is not None else SHARED
     # WorkRB logs every merged duplicate query in one line (270 titles for job normalisation): keep the count only

@@ -2,7 +2,8 @@
 
 The YAML front matter is a :class:`huggingface_hub.ModelCardData` (``library_name``, ``pipeline_tag``,
 ``base_model``, ``license``, ``datasets``, ``language``, ``tags`` and a ``model-index`` with every metric of the given
-results files); the text comes from the folder's own metadata (:mod:`model_cards.folder`) and those results. With no
+results files); the text comes from the folder's own metadata (:mod:`labor_encoders.model_cards.folder`) and those
+results. With no
 results the card says the model was not evaluated: it never states a number a runner did not write.
 """
 
@@ -153,11 +154,12 @@ def training_rows(model: ModelFolder) -> list[tuple[str, str]]:
     return rows
 
 
-HEADS_SCRIPT = "training.train_jobbert_heads"
+HEADS_SCRIPT = "labor_encoders.training.train_jobbert_heads"
 
 
 def heads_training_rows(model: ModelFolder, record: dict) -> list[tuple[str, str]]:
-    """Rows for a JobBERT whose heads were trained on a frozen backbone (``training.train_jobbert_heads``): the
+    """Rows for a JobBERT whose heads were trained on a frozen backbone
+    (``labor_encoders.training.train_jobbert_heads``): the
     record's data, recipe, time and validation figures, and the command that reproduces it."""
     args = record.get("arguments", {})
     pairs = ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in (record.get("pairs") or {}).items())
@@ -217,6 +219,13 @@ def _data_description(kind: str, args: dict) -> str:
 def threshold_note(model: ModelFolder, evaluations: Sequence[Evaluation]) -> str:
     """Where the folder's τ comes from, as far as the given calibration results say."""
     calibration = next((e for e in evaluations if e.benchmark == "calibration"), None)
+    recorded = (model.training or {}).get("calibration")
+    if calibration is None and recorded and abs(recorded["tau"] - float(model.config.get("threshold", -1))) < 1e-6:
+        after = recorded["after_filter"]
+        return (
+            f"calibrated: the best F1 after the redundancy filter ({after['f1']:.4f}) on "
+            f"{', '.join(f'`{name}`' for name in recorded['data'])}, `{recorded['command']}`"
+        )
     if calibration is None:
         return "no calibration record was given; `labor-encoders calibrate` sets τ on annotated validation data"
     best = calibration.metrics[0].args["threshold"]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluation.data import HUB_SPLITS
+from labor_encoders.errors import LaborEncodersError
+from labor_encoders.evaluation.data import HUB_SPLITS
 
 # Which model kind (config ``model_type``) each kind of results file belongs to.
 RESULT_MODEL = {
@@ -47,7 +48,7 @@ _EXTRACTION_KEYS = (
 )
 
 
-class CardError(ValueError):
+class CardError(LaborEncodersError):
     """A model folder or results file that cannot go into a card, with the reason and the fix."""
 
 

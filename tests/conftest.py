@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertTokenizerFast, MPNetConfig
 
-from modeling.configuration_contextmatch import ConTeXTMatchConfig
-from modeling.modeling_contextmatch import ConTeXTMatchModel
+from labor_encoders.modeling.configuration_contextmatch import ConTeXTMatchConfig
+from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # also when pytest runs without run.sh
 

@@ -3,7 +3,8 @@
     python -m torch.distributed.run --nproc_per_node 2 tests/distributed_step.py OUTPUT.pt
 
 Every rank builds the same tiny model, takes its slice of a fixed global batch of 8 pairs, computes the loss,
-backpropagates, calls :func:`training.distributed.average_gradients` and takes one SGD step; rank 0 saves, per case,
+backpropagates, calls :func:`labor_encoders.training.distributed.average_gradients` and takes one SGD step; rank 0
+saves, per case,
 the global loss (mean of the ranks' losses), the averaged gradients and the updated state_dict. The test runs
 :func:`step` in its own process on all 8 pairs (no process group: the plain single-process loss) and compares.
 """
@@ -21,12 +22,12 @@ import torch
 import torch.distributed as dist
 from transformers import BertTokenizerFast
 
+from labor_encoders.training import losses
+from labor_encoders.training.distributed import average_gradients, broadcast_parameters, world
+from labor_encoders.training.gradcache import CachedContextMatchInfoNCE, CachedJobBERTInfoNCE
+from labor_encoders.training.losses import ContextMatchInfoNCE, JobBERTInfoNCE
 from tests.conftest import WORDS, make_tiny_model
 from tests.test_jobbert import make_tiny_jobbert
-from training import losses
-from training.distributed import average_gradients, broadcast_parameters, world
-from training.gradcache import CachedContextMatchInfoNCE, CachedJobBERTInfoNCE
-from training.losses import ContextMatchInfoNCE, JobBERTInfoNCE
 
 # The only duplicate skill is rows 1 and 5, on different ranks for every split used below (3, 4 and 6 rows on rank 0).
 SENTENCES = [

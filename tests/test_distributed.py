@@ -15,6 +15,18 @@ import sys
 import pytest
 import torch
 
+from labor_encoders.training import distributed
+from labor_encoders.training.distributed import (
+    all_gather_ints,
+    average_gradients,
+    broadcast_parameters,
+    gather,
+    gather_embedded,
+    gather_keys,
+    gather_with_grad,
+    world,
+)
+from labor_encoders.training.losses import _check_metadata
 from tests.conftest import REPO
 from tests.distributed_step import (
     CASES,
@@ -27,18 +39,6 @@ from tests.distributed_step import (
     local_rows,
     step,
 )
-from training import distributed
-from training.distributed import (
-    all_gather_ints,
-    average_gradients,
-    broadcast_parameters,
-    gather,
-    gather_embedded,
-    gather_keys,
-    gather_with_grad,
-    world,
-)
-from training.losses import _check_metadata
 
 COMPARED = [name for name, case in CASES.items() if not case.local_only]
 

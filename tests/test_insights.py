@@ -438,7 +438,7 @@ def test_kept_columns_flow_through_a_resumed_run(tmp_path, tiny_tokenizer) -> No
 
 
 def test_the_market_insights_tab_annotates_uploaded_ads_and_analyses_them(tmp_path, tiny_tokenizer, mini_esco):
-    from space.app import InputError, insight_choices, run_insights
+    from labor_encoders.space.app import InputError, insight_choices, run_insights
     from tests.conftest import make_tiny_model
     from tests.test_jobbert import make_tiny_jobbert
 
@@ -534,7 +534,7 @@ def test_the_report_draws_every_chart_in_a_real_browser_without_a_network(result
 
 
 def test_the_scale_benchmark_runs_end_to_end_on_a_small_synthetic_corpus(tmp_path, capsys) -> None:
-    from evaluation.benchmark_analyze import main
+    from labor_encoders.evaluation.benchmark_analyze import main
 
     esco = [str(p) for p in sorted(ESCO_OFFICIAL.glob("esco-v1.1.1-*.zip"))]
     assert main(["--ads", "3000", "--esco", *esco, "--work", str(tmp_path)]) == 0

@@ -10,10 +10,10 @@ import torch
 
 from labor_encoders.build import BuildError, save_model
 from labor_encoders.jobbert import load_jobbert, set_title_taxonomy, title_index_rows
+from labor_encoders.modeling.configuration_jobbert import JobBERTConfig
+from labor_encoders.modeling.encoder_utils import mean_pool
+from labor_encoders.modeling.modeling_jobbert import JobBERTModel
 from labor_encoders.taxonomy import Taxonomy
-from modeling.configuration_jobbert import JobBERTConfig
-from modeling.encoder_utils import mean_pool
-from modeling.modeling_jobbert import JobBERTModel
 from tests.conftest import tiny_encoder_config
 from tests.test_remote_code import load_in_fresh_process
 

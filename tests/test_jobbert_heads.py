@@ -17,8 +17,8 @@ import torch
 from labor_encoders.adapter import AdapterError, verify
 from labor_encoders.jobbert import build_jobbert, load_esco_titles, load_heads, load_jobbert
 from labor_encoders.taxonomy import Taxonomy
-from training.jobbert_head_data import esco_pairs, vacancy_pairs, vacancy_split
-from training.train_jobbert_heads import HEADS_FILE, main
+from labor_encoders.training.jobbert_head_data import esco_pairs, vacancy_pairs, vacancy_split
+from labor_encoders.training.train_jobbert_heads import HEADS_FILE, main
 
 OCCUPATIONS = [
     # uri, preferred, alternative labels (newline-separated as ESCO ships them), ISCO group
@@ -147,7 +147,7 @@ def test_a_small_run_twice_writes_identical_heads_and_a_verifiable_record(data, 
     assert (tmp_path / "a" / HEADS_FILE).read_bytes() == (tmp_path / "b" / HEADS_FILE).read_bytes()
     assert first["files"] == second["files"] and verify(tmp_path / "a")["files"] == first["files"]
     record = json.loads((tmp_path / "a" / "record.json").read_text())
-    assert record["command"].startswith("python -m training.train_jobbert_heads --output")
+    assert record["command"].startswith("python -m labor_encoders.training.train_jobbert_heads --output")
     assert "--cache_dir" not in record["command"]
     assert set(record["data"]) == {"classification.zip", "relations.zip", "vacancies.parquet", "validation.csv",
                                    "occupations_en.csv"}  # fmt: skip
@@ -249,7 +249,7 @@ def test_build_jobbert_titles_takes_an_official_esco_download(data, tiny_encoder
 
 def test_the_model_card_reads_the_heads_record(data, tiny_encoder_dir, tmp_path) -> None:
     from labor_encoders.build import save_model
-    from model_cards.render import render_model_card
+    from labor_encoders.model_cards.render import render_model_card
 
     heads = tmp_path / "heads"
     record = main(train_args(data, tiny_encoder_dir, heads, tmp_path / "cache", "--epochs", "1"))

@@ -13,7 +13,12 @@ import json
 import pytest
 import torch
 
-from evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark, preferred_rows
+from labor_encoders.evaluation.jobbert_titles import (
+    evaluate_titles,
+    load_preferred_labels,
+    load_title_benchmark,
+    preferred_rows,
+)
 from tests.test_jobbert import JOBBERT_OUTPUTS
 from tests.test_remote_code import load_in_fresh_process
 

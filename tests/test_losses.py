@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling.modeling_contextmatch import contextmatch_scores
+from labor_encoders.modeling.modeling_contextmatch import contextmatch_scores
+from labor_encoders.training import gradcache
+from labor_encoders.training.gradcache import CachedContextMatchInfoNCE, CachedJobBERTInfoNCE, split_features
+from labor_encoders.training.losses import ContextMatchInfoNCE, JobBERTInfoNCE, duplicate_mask, hash_keys, info_nce
 from tests.conftest import make_tiny_model
 from tests.test_jobbert import make_tiny_jobbert
-from training import gradcache
-from training.gradcache import CachedContextMatchInfoNCE, CachedJobBERTInfoNCE, split_features
-from training.losses import ContextMatchInfoNCE, JobBERTInfoNCE, duplicate_mask, hash_keys, info_nce
 
 # Seven pairs: mini-batches of 3 are short (rows 0-2), long (3-5) and medium (6), so their padded lengths differ.
 SENTENCES = [
@@ -373,7 +373,7 @@ def test_a_few_cached_optimizer_steps_reduce_the_loss_on_the_batch(contextmatch,
 
 def test_the_cached_replay_runs_under_the_autocast_of_the_forward_pass(tiny_tokenizer) -> None:
     """bf16 autocast on CPU: the cached gradients equal the uncached ones computed under the same autocast."""
-    from training.gradcache import autocast_state
+    from labor_encoders.training.gradcache import autocast_state
 
     model = make_tiny_model(tiny_tokenizer, "bert", seed=3).eval()
     sentences = ["python and sql skills.", "team work", "we offer a bike and great communication", "data analysis"]

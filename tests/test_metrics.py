@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.jobbert_titles import recall_scores
-from evaluation.metrics.ranking.ranking import example_scores, ranking_metrics
-from evaluation.metrics.skill_extraction.skill_extraction import (
+from labor_encoders.evaluation.jobbert_titles import recall_scores
+from labor_encoders.evaluation.metrics.ranking.ranking import example_scores, ranking_metrics
+from labor_encoders.evaluation.metrics.skill_extraction.skill_extraction import (
     clusters_from_skill_xl_rows,
     extraction_metrics,
     sentence_counts,

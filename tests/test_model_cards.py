@@ -13,11 +13,11 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard, SpaceCard
 
-import model_cards.folder
-import model_cards.results
+import labor_encoders.model_cards.folder
+import labor_encoders.model_cards.results
 from labor_encoders.build import save_model
 from labor_encoders.cli import main
-from model_cards import CardError, load_results, read_model_folder, render_model_card, render_space_card
+from labor_encoders.model_cards import CardError, load_results, read_model_folder, render_model_card, render_space_card
 from tests.conftest import REPO, make_tiny_model
 from tests.test_jobbert import make_tiny_jobbert
 
@@ -227,7 +227,9 @@ def test_the_space_card_keeps_its_front_matter_and_names_its_models() -> None:
     assert "| `CONTEXTMATCH_MODEL` | [org/contextmatch](https://huggingface.co/org/contextmatch) |" in loaded.text
 
 
-@pytest.mark.parametrize("module", [model_cards.results, model_cards.folder], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [labor_encoders.model_cards.results, labor_encoders.model_cards.folder], ids=lambda m: m.__name__
+)
 def test_doctests(module) -> None:
     failures, tried = doctest.testmod(module)
     assert tried and not failures

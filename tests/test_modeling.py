@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from modeling.modeling_contextmatch import contextmatch_scores, split_sentences
+from labor_encoders.modeling.modeling_contextmatch import contextmatch_scores, split_sentences
 
 AD = "We offer a bike. Python skills; SQL is a plus.\n- Great team work and communication!"
 
@@ -138,8 +138,8 @@ def test_set_skill_index_validates_and_swaps_the_taxonomy(tiny_model) -> None:
 def test_an_empty_index_is_reported(tiny_tokenizer) -> None:
     import pytest
 
-    from modeling.configuration_contextmatch import ConTeXTMatchConfig
-    from modeling.modeling_contextmatch import ConTeXTMatchModel
+    from labor_encoders.modeling.configuration_contextmatch import ConTeXTMatchConfig
+    from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
     from tests.conftest import tiny_encoder_config
 
     model = ConTeXTMatchModel(ConTeXTMatchConfig(encoder_config=tiny_encoder_config("bert", len(tiny_tokenizer))))
@@ -213,7 +213,7 @@ def test_cached_unit_skill_vectors_follow_every_index_change(tiny_model) -> None
 def test_the_extraction_benchmarks_profile_pieces_run_on_the_public_surface(tiny_model) -> None:
     """evaluation/benchmark_extraction.py's profile phase uses only encode_segments / score and the shared length
     buckets: every sentence lands in exactly one chunk, and the profile counts every window once."""
-    from evaluation.benchmark_extraction import extract_like_chunks, profile_pass
+    from labor_encoders.evaluation.benchmark_extraction import extract_like_chunks, profile_pass
 
     sentences = ["python and sql", "team work in a large data analysis group", "sql", "manage project now"]
     chunks = extract_like_chunks(tiny_model, sentences, batch_size=2)

@@ -218,9 +218,9 @@ def test_real_model_int8_keeps_the_token_vectors_and_the_ranking(real_export, de
     validation (label vectors from PyTorch, as a deployed folder carries them) within a point of PyTorch's."""
     import copy
 
-    from evaluation.benchmarks import with_benchmark_index
-    from evaluation.int8_fidelity import skill_xl_sentences
-    from evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
+    from labor_encoders.evaluation.benchmarks import with_benchmark_index
+    from labor_encoders.evaluation.int8_fidelity import skill_xl_sentences
+    from labor_encoders.evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
 
     info = json.loads((real_export / "onnx" / "export.json").read_text())["int8"]
     assert info["split_layers"] >= 24 and info["min_token_cosine"] > 0.99

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from labor_encoders.batch import BatchJob, run_local
 from labor_encoders.batch_input import REASONS, BatchError, Columns, count_records, read_items
+from labor_encoders.modeling.modeling_contextmatch import split_sentences
 from labor_encoders.taxonomy import TaxonomyError, load_taxonomy
-from modeling.modeling_contextmatch import split_sentences
 from tests import test_batch
 from tests.conftest import WORDS, make_tiny_model
 

@@ -12,8 +12,8 @@ import copy
 
 import pytest
 
-from evaluation.benchmarks import with_benchmark_index
-from evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
+from labor_encoders.evaluation.benchmarks import with_benchmark_index
+from labor_encoders.evaluation.skillspan import evaluate_ranking, load_skillspan, read_labels
 
 pytestmark = pytest.mark.real_weights
 

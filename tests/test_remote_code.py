@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from labor_encoders.build import BuildError, load_contextmatch, save_model
-from modeling.modeling_contextmatch import ConTeXTMatchModel
+from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
 
 MODELING = Path(__file__).resolve().parents[1] / "modeling"
 PROJECT_PACKAGES = ("modeling", "labor_encoders", "training", "evaluation", "model_cards", "space", "tests")

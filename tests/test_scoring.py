@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from modeling.modeling_contextmatch import contextmatch_scores, mean_pool, split_sentences
+from labor_encoders.modeling.modeling_contextmatch import contextmatch_scores, mean_pool, split_sentences
 
 
 def loop_scores(tokens: torch.Tensor, mask: torch.Tensor, skills: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from space.app import (
+from labor_encoders.space.app import (
     BATCH_CHUNK,
     NO_COLUMN,
     TEXT_COLUMNS,
@@ -367,7 +367,7 @@ def test_run_batch_needs_a_file_and_a_text_column(tiny_model, jobbert, tmp_path)
 
 @pytest.mark.real_weights
 def test_a_20000_word_ad_is_cut_at_the_limit_and_the_page_says_so(default_model) -> None:
-    from space.app import EXAMPLES, MAX_WORDS
+    from labor_encoders.space.app import EXAMPLES, MAX_WORDS
 
     nurse = EXAMPLES["Nurse (long, several paragraphs)"].read_text(encoding="utf-8")
     ad = limit_words("\n\n".join([nurse] * 70), 20_000)[0]
@@ -383,7 +383,7 @@ def test_old_batch_runs_are_removed_and_recent_ones_kept(tmp_path) -> None:
     import os
     import time
 
-    from space.app import remove_old_runs
+    from labor_encoders.space.app import remove_old_runs
 
     old, recent = tmp_path / "old", tmp_path / "recent"
     for run in (old, recent):

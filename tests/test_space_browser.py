@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from space.app import EXAMPLES, LAUNCH_OPTIONS, build_demo
+from labor_encoders.space.app import EXAMPLES, LAUNCH_OPTIONS, build_demo
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.real_weights

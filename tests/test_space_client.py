@@ -12,7 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from space.app import LAUNCH_OPTIONS, NO_COLUMN, build_demo
+from labor_encoders.space.app import LAUNCH_OPTIONS, NO_COLUMN, build_demo
 from tests.conftest import make_tiny_model
 from tests.test_jobbert import make_tiny_jobbert
 
@@ -83,7 +83,7 @@ def test_an_empty_ad_gets_a_clear_message(client) -> None:
 
 
 def test_occupations_from_an_ad_through_the_server_equal_the_skills_head_ranking(client, models) -> None:
-    from space.app import occupations_from_skills
+    from labor_encoders.space.app import occupations_from_skills
 
     contextmatch, jobbert = models
     table, notice = client.predict(AD, 3, 0.0, api_name="/ad_occupations")

@@ -96,7 +96,9 @@ def test_space_requirements_pin_the_versions_the_project_is_tested_with() -> Non
 
 
 def test_importing_the_app_loads_no_model() -> None:
-    code = "import sys, space.app; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    code = (
+        "import sys, labor_encoders.space.app; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import ValidationError
 
-from space.app import QUEUE_LIMITS, InputError, build_demo, queue_limits
+from labor_encoders.space.app import QUEUE_LIMITS, InputError, build_demo, queue_limits
 from tests.conftest import make_tiny_model
 from tests.test_jobbert import make_tiny_jobbert
 from tests.test_space_client import AD, free_port
@@ -96,7 +96,7 @@ def test_demo_flags_are_checked_before_the_models_load(flags, message, capsys) -
 
 
 def test_the_load_script_reports_latency_and_turned_away_requests(tiny_tokenizer) -> None:
-    from evaluation.load_demo import run_load
+    from labor_encoders.evaluation.load_demo import run_load
 
     with pytest.raises(SystemExit, match="loopback"):
         run_load("http://example.org:7860", 1, 1)

@@ -13,8 +13,8 @@ from safetensors.torch import load_file, save_file
 
 from labor_encoders.build import BuildError, load_contextmatch, save_model
 from labor_encoders.jobbert import load_jobbert
-from modeling.modeling_contextmatch import ConTeXTMatchModel
-from modeling.modeling_jobbert import JobBERTModel
+from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
+from labor_encoders.modeling.modeling_jobbert import JobBERTModel
 from tests.conftest import make_tiny_model
 from tests.test_jobbert import make_tiny_jobbert
 
@@ -119,7 +119,7 @@ def test_genuine_folders_load_and_the_checks_are_cheap(folders) -> None:
 
 
 def test_the_space_refuses_a_foreign_auto_map_before_running_any_code(folders, tmp_path) -> None:
-    from space.app import check_model_config
+    from labor_encoders.space.app import check_model_config
 
     check_model_config(str(folders["contextmatch"]), "contextmatch")
     check_model_config(str(folders["jobbert"]), "jobbert")

@@ -10,9 +10,15 @@ import json
 import pytest
 import torch
 
-from evaluation.benchmarks import calibrate, markdown_table, skill_extraction, with_benchmark_index, write_results
-from evaluation.thresholds import TAUS, best_threshold, plot_sweep, score_tables, sweep
-from modeling.modeling_contextmatch import split_sentences
+from labor_encoders.evaluation.benchmarks import (
+    calibrate,
+    markdown_table,
+    skill_extraction,
+    with_benchmark_index,
+    write_results,
+)
+from labor_encoders.evaluation.thresholds import TAUS, best_threshold, plot_sweep, score_tables, sweep
+from labor_encoders.modeling.modeling_contextmatch import split_sentences
 
 SENTENCES = ["strong python and sql skills.", "great team work and communication!", "we offer a bike", ""]
 REFERENCES = [[["python"], ["sql"]], [["team work", "communication"]], [], [["data analysis"]]]
@@ -24,7 +30,7 @@ def predicted_labels(model, sentences, tau, redundancy_filter):
 
 
 def test_the_sweep_before_the_filter_predicts_what_extract_predicts(tiny_model) -> None:
-    from evaluation.metrics.skill_extraction.skill_extraction import extraction_metrics
+    from labor_encoders.evaluation.metrics.skill_extraction.skill_extraction import extraction_metrics
 
     tiny_model.config.prerank_candidates = 0
     tables = score_tables(tiny_model, SENTENCES)
@@ -54,7 +60,7 @@ def test_calibration_writes_a_curve_and_a_table(tiny_model, tmp_path) -> None:
 
 @pytest.mark.real_weights
 def test_the_sweep_after_the_filter_predicts_what_extract_predicts(default_model, shared_data) -> None:
-    from evaluation.skillspan import load_skillspan, read_labels
+    from labor_encoders.evaluation.skillspan import load_skillspan, read_labels
 
     model = copy.deepcopy(default_model)
     model.config.prerank_candidates = 0

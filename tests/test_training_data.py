@@ -11,10 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from evaluation.data import DataError
+from labor_encoders.evaluation.data import DataError
 from labor_encoders.taxonomy import Taxonomy
-from tests.conftest import TINY_SKILLS, make_tiny_model
-from training.data import (
+from labor_encoders.training.data import (
     MAX_PROBLEMS,
     PairCollator,
     PairDataset,
@@ -23,6 +22,7 @@ from training.data import (
     jobbert_pairs_from_ads,
     read_pairs,
 )
+from tests.conftest import TINY_SKILLS, make_tiny_model
 
 # Rows as a user's file holds them: surrounding whitespace, a comma, a quote, a line break, non-ASCII, an extra column.
 ROWS = [

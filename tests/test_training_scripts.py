@@ -21,10 +21,10 @@ import torch
 from safetensors.torch import load_file
 
 from labor_encoders.build import save_model
+from labor_encoders.training.loop import common_arguments, parse_with_config
 from tests.conftest import REPO, TINY_SKILLS, WORDS, make_tiny_model
 from tests.test_jobbert import JOBBERT_OUTPUTS, make_tiny_jobbert
 from tests.test_remote_code import load_in_fresh_process
-from training.loop import common_arguments, parse_with_config
 
 PYTHON = sys.executable
 ACCELERATE = [
@@ -95,7 +95,7 @@ def test_accelerate_launch_trains_contextmatch_and_saves_a_hub_folder(workdir, t
         [
             *ACCELERATE,
             "-m",
-            "training.train_contextmatch",
+            "labor_encoders.training.train_contextmatch",
             "--model",
             str(workdir / "contextmatch"),
             "--data",
@@ -133,7 +133,7 @@ def test_accelerate_launch_trains_jobbert_and_saves_a_hub_folder(workdir, tmp_pa
         [
             *ACCELERATE,
             "-m",
-            "training.train_jobbert",
+            "labor_encoders.training.train_jobbert",
             "--model",
             str(workdir / "jobbert"),
             "--data",
@@ -197,7 +197,7 @@ def test_two_processes_take_the_same_steps_as_one_process_on_the_global_batch(wo
             "--master_port",
             str(free_port()),
             "-m",
-            "training.train_contextmatch",
+            "labor_encoders.training.train_contextmatch",
             *common,
             "--batch_size",
             "4",
@@ -209,7 +209,7 @@ def test_two_processes_take_the_same_steps_as_one_process_on_the_global_batch(wo
         [
             PYTHON,
             "-m",
-            "training.train_contextmatch",
+            "labor_encoders.training.train_contextmatch",
             *common,
             "--batch_size",
             "8",
@@ -250,13 +250,24 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(workdir, tmp_path) 
         "2",
         "--no_validation",
     ]
-    run([PYTHON, "-m", "training.train_contextmatch", *common, "--max_steps", "4", "--output_dir", str(tmp_path / "a")])
+    run(
+        [
+            PYTHON,
+            "-m",
+            "labor_encoders.training.train_contextmatch",
+            *common,
+            "--max_steps",
+            "4",
+            "--output_dir",
+            str(tmp_path / "a"),
+        ]
+    )
     assert (tmp_path / "a/checkpoints/step-4").is_dir()
     done = run(
         [
             PYTHON,
             "-m",
-            "training.train_contextmatch",
+            "labor_encoders.training.train_contextmatch",
             *common,
             "--max_steps",
             "6",
@@ -331,7 +342,7 @@ def test_the_setup_merges_the_shipped_adapter_without_training_and_rebuilds_when
 
     run(
         [
-            PYTHON, "-m", "training.train_contextmatch", "--model", str(tiny_encoder_dir),
+            PYTHON, "-m", "labor_encoders.training.train_contextmatch", "--model", str(tiny_encoder_dir),
             "--data", str(workdir / "skills.csv"), "--output_dir", str(tmp_path / "run"), "--batch_size", "8",
             "--learning_rate", "1e-3", "--max_steps", "2", "--warmup_ratio", "0", "--no_validation",
             "--lora_rank", "2", "--lora_targets", "query,value",
@@ -404,7 +415,14 @@ def test_lora_training_writes_a_small_reproducible_adapter_that_merges_into_the_
         for i in range(24):
             skills = TINY_SKILLS[i % 3 : i % 3 + 2]
             writer.writerow([f"we need {' and '.join(skills)} {WORDS[i % len(WORDS)]}", repr(skills)])
-    common = ["-m", "training.train_contextmatch", "--model", str(workdir / "contextmatch"), "--data", str(lists)]
+    common = [
+        "-m",
+        "labor_encoders.training.train_contextmatch",
+        "--model",
+        str(workdir / "contextmatch"),
+        "--data",
+        str(lists),
+    ]
     common += ["--skill_column", "skills", "--skill_list", "--batch_size", "8", "--learning_rate", "1e-3"]
     common += ["--max_steps", "3", "--warmup_ratio", "0", "--no_validation", "--seed", "3"]
     common += ["--lora_rank", "4", "--lora_targets", "query,value", "--lora_layers", "1"]
@@ -444,7 +462,7 @@ def test_build_adapter_and_push_adapter_from_the_command_line(tiny_encoder_dir, 
     skills.write_text("\n".join(TINY_SKILLS) + "\n")
     run(
         [
-            PYTHON, "-m", "training.train_contextmatch", "--model", str(tiny_encoder_dir),
+            PYTHON, "-m", "labor_encoders.training.train_contextmatch", "--model", str(tiny_encoder_dir),
             "--data", str(workdir / "skills.csv"), "--output_dir", str(tmp_path / "run"), "--batch_size", "8",
             "--learning_rate", "1e-3", "--max_steps", "2", "--warmup_ratio", "0", "--no_validation",
             "--lora_rank", "2", "--lora_targets", "query,value", "--taxonomy", str(skills),
@@ -496,7 +514,7 @@ def test_calibrate_in_training_finds_the_threshold_labor_encoders_calibrate_find
     import re
 
     from labor_encoders.build import load_contextmatch
-    from training.train_contextmatch import calibrate
+    from labor_encoders.training.train_contextmatch import calibrate
 
     data = shared_data / "skillspan-esco"
     files = [str(data / "house_validation_annotations.csv"), str(data / "tech_validation_annotations.csv")]
@@ -510,3 +528,52 @@ def test_calibrate_in_training_finds_the_threshold_labor_encoders_calibrate_find
         calibrate(
             load_contextmatch(workdir / "contextmatch"), argparse.Namespace(validation=[], validation_labels=None)
         )
+
+
+def test_calibrate_record_puts_tau_into_the_adapter_record_and_the_next_build_uses_it(
+    tiny_encoder_dir, workdir, shared_data, tmp_path
+) -> None:
+    """`labor-encoders calibrate --record ADAPTER` (how the shipped default got its τ) writes the calibrated τ and
+    what it was measured on into the adapter's record without touching its weights or their sums; a build from the
+    adapter then carries that τ, and the model card says where it came from."""
+    import re
+
+    from labor_encoders.adapter import read_record, verify
+    from labor_encoders.build import load_contextmatch
+    from labor_encoders.model_cards import render_model_card
+
+    run(
+        [
+            PYTHON, "-m", "labor_encoders.training.train_contextmatch", "--model", str(tiny_encoder_dir),
+            "--data", str(workdir / "skills.csv"), "--output_dir", str(tmp_path / "run"), "--batch_size", "8",
+            "--learning_rate", "1e-3", "--max_steps", "2", "--warmup_ratio", "0", "--no_validation",
+            "--lora_rank", "2", "--lora_targets", "query,value",
+        ]
+    )  # fmt: skip
+    adapter, model = tmp_path / "run" / "adapter", tmp_path / "run" / "model"
+    before = read_record(adapter)
+    data = shared_data / "skillspan-esco"
+    files = [str(data / "house_validation_annotations.csv"), str(data / "tech_validation_annotations.csv")]
+    cli = [PYTHON, "-m", "labor_encoders.cli"]
+    done = run(
+        [*cli, "calibrate", "--model", str(model), "--annotations", *files,
+         "--labels", str(data / "skills_en_label.txt"), "--no-write", "--output", str(tmp_path / "report"),
+         "--record", str(adapter)]
+    )  # fmt: skip
+    tau = float(re.search(r"best τ = ([0-9.]+)", done.stdout).group(1))
+    record = verify(adapter)  # the weights still match their sums
+    assert record["threshold"] == tau == record["calibration"]["tau"] and record["files"] == before["files"]
+    assert set(record["calibration"]["data"]) == {Path(f).name for f in files} | {"skills_en_label.txt"}
+    assert "--record" in record["calibration"]["command"] and "--output" not in record["calibration"]["command"]
+    assert record["calibration"]["after_filter"]["f1"] >= 0 and record["calibration"]["sentences"] > 0
+    assert load_contextmatch(model).config.threshold == before.get(
+        "threshold", load_contextmatch(model).config.threshold
+    )
+
+    skills = tmp_path / "skills.txt"
+    skills.write_text("\n".join(TINY_SKILLS) + "\n")
+    build = ["build", "--backbone", str(tiny_encoder_dir), "--taxonomy", str(skills), "--adapter", str(adapter)]
+    run([*cli, *build, "--output", str(tmp_path / "built")])
+    assert load_contextmatch(tmp_path / "built").config.threshold == tau
+    card = str(render_model_card(tmp_path / "built", "org/tiny"))
+    assert "calibrated: the best F1 after the redundancy filter" in card and "labor-encoders calibrate" in card

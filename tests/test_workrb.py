@@ -173,7 +173,7 @@ def test_local_skill_extraction_equals_workrbs_own_loader(data_dir, monkeypatch)
 
 
 def test_workrb_metrics_equal_our_runners_on_skill_extraction(tiny_model, data_dir, tmp_path) -> None:
-    from evaluation.skillspan import evaluate_ranking, load_skillspan
+    from labor_encoders.evaluation.skillspan import evaluate_ranking, load_skillspan
 
     tasks, _ = build_tasks(["house"], data=data_dir, skill_labels=data_dir / "labels.txt")
     wrapper = ConTeXTMatchWorkRB(tiny_model, cache_labels=False)
@@ -191,7 +191,7 @@ def test_workrb_metrics_equal_our_runners_on_skill_extraction(tiny_model, data_d
 
 
 def test_job_normalization_merges_duplicate_titles_unless_told_not_to(tiny_jobbert, data_dir, tmp_path) -> None:
-    from evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark
+    from labor_encoders.evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark
 
     titles, occupations = data_dir / "jobbert/titles.validation.csv", data_dir / "esco/occupations_en.csv"
     merged = job_normalization_dataset(titles, occupations)

@@ -23,10 +23,10 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from evaluation.data import DataError
+from labor_encoders.evaluation.data import DataError
 from labor_encoders.hub import is_hub_id
+from labor_encoders.modeling.modeling_contextmatch import split_sentences
 from labor_encoders.taxonomy import Taxonomy
-from modeling.modeling_contextmatch import split_sentences
 
 Pair = tuple[str, str]
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
@@ -304,7 +304,8 @@ def esco_skill_pairs(taxonomy: Taxonomy, max_description_sentences: int = 2, see
 
     - ``(alt, L)`` for each alternative label ``alt`` (stripped, non-empty);
     - ``(D, L)`` where ``D`` is the description's first ``max_description_sentences`` sentences (as
-      :func:`modeling.modeling_contextmatch.split_sentences` splits them), joined by one space; none for ``0`` or an
+      :func:`labor_encoders.modeling.modeling_contextmatch.split_sentences` splits them), joined by one space; none
+      for ``0`` or an
       empty description.
 
     A pair whose text equals its own label ignoring case is dropped, and so is any exact repeat of an earlier pair.

@@ -19,7 +19,8 @@ only through the gather, rank r also directly. Rank r's parameter gradient is th
     g_r = Σ_{x on rank r} (∂ Σ_r' R_r' / ∂x) · ∂x/∂θ,    Σ_r g_r = ∂(Σ_r' R_r')/∂θ = W · ∂L/∂θ,
 
 the chain rule over all N pairs' embeddings. :func:`average_gradients` (all-reduce SUM, divide by W) leaves ∂L/∂θ,
-the single-process gradient of the global-batch loss, on every rank. GradCache (:mod:`training.gradcache`) gathers
+the single-process gradient of the global-batch loss, on every rank. GradCache
+(:mod:`labor_encoders.training.gradcache`) gathers
 its detached leaf embeddings the same way, so its cached gradients dL/de already include the other ranks' share and
 the re-embedding pass stays local.
 
@@ -164,7 +165,7 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
 
 def gather_keys(keys: torch.Tensor) -> torch.Tensor:
     """Every rank's int64 keys (B,) concatenated in rank order, no gradient; hash strings first
-    (:func:`training.losses.hash_keys`).
+    (:func:`labor_encoders.training.losses.hash_keys`).
 
     >>> k = torch.tensor([3, 5])
     >>> gather_keys(k) is k
@@ -191,9 +192,11 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter], bucket_bytes: in
     Call it after ``backward`` and before ``optimizer.step()`` (once per step with gradient accumulation), on a
     model that is *not* wrapped in ``DistributedDataParallel``. DDP syncs from hooks armed by one forward with grad
     per backward; the cached loss runs the model once per mini-batch without grad and then again, mini-batch by
-    mini-batch, in nested backward calls inside a backward hook (:func:`training.gradcache._replay`), which DDP's
+    mini-batch, in nested backward calls inside a backward hook (:func:`labor_encoders.training.gradcache._replay`),
+    which DDP's
     reducer does not expect (or must be silenced with ``no_sync``). After this call, with losses from
-    :meth:`~training.losses.InfoNCELoss.loss_from_embedded`, every rank holds ∂L/∂θ of the global batch (derivation
+    :meth:`~labor_encoders.training.losses.InfoNCELoss.loss_from_embedded`, every rank holds ∂L/∂θ of the global batch
+    (derivation
     in the module docstring). A parameter with a gradient on some ranks only gets zeros where it had none, so every
     rank runs the same all-reduces. Gradients are flattened into buckets of about ``bucket_bytes``.
     """

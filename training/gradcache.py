@@ -16,8 +16,9 @@ design is sentence-transformers' ``CachedMultipleNegativesRankingLoss``.
 
 Across processes (torch.distributed, W > 1) step 2 is where the ranks meet: ``base.loss_from_embedded`` all-gathers
 the detached leaf embeddings with gradients, so g_i = Σ_r ∂R_r/∂e_i already holds every rank's share (the gather's
-backward sums them) and steps 1 and 3 stay local; then :func:`training.distributed.average_gradients`. See
-:mod:`training.distributed` for why this equals the global batch's gradient.
+backward sums them) and steps 1 and 3 stay local; then :func:`labor_encoders.training.distributed.average_gradients`.
+See
+:mod:`labor_encoders.training.distributed` for why this equals the global batch's gradient.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def concat_padded(parts: list[Embedded]) -> Embedded:
 
 
 class CachedInfoNCE(nn.Module):
-    """The loss of ``base`` (an :class:`~training.losses.InfoNCELoss`) at any batch size, with the memory of
+    """The loss of ``base`` (an :class:`~labor_encoders.training.losses.InfoNCELoss`) at any batch size, with the
+    memory of
     ``mini_batch_size`` texts: the same value and, up to float rounding, the same gradients.
 
     ``forward`` returns a detached loss with a backward hook; ``loss.backward()`` (or ``accelerator.backward``, or
@@ -215,7 +217,8 @@ def _replay(
 
 
 class CachedContextMatchInfoNCE(CachedInfoNCE):
-    """:class:`~training.losses.ContextMatchInfoNCE` with gradient caching of sentence token vectors and skill
+    """:class:`~labor_encoders.training.losses.ContextMatchInfoNCE` with gradient caching of sentence token vectors
+    and skill
     vectors: ``CachedContextMatchInfoNCE(ContextMatchInfoNCE(model), mini_batch_size=32)``."""
 
     base_class = ContextMatchInfoNCE
@@ -225,7 +228,7 @@ class CachedContextMatchInfoNCE(CachedInfoNCE):
 
 
 class CachedJobBERTInfoNCE(CachedInfoNCE):
-    """:class:`~training.losses.JobBERTInfoNCE` with gradient caching of title and skill-list vectors:
+    """:class:`~labor_encoders.training.losses.JobBERTInfoNCE` with gradient caching of title and skill-list vectors:
     ``CachedJobBERTInfoNCE(JobBERTInfoNCE(model), mini_batch_size=32)``."""
 
     base_class = JobBERTInfoNCE

@@ -1,12 +1,13 @@
 """The training loop both scripts share, in the shape of the Accelerate examples.
 
-``accelerate launch -m training.train_contextmatch --config cfg.yaml [flags]`` (or ``torchrun``, or plain
+``accelerate launch -m labor_encoders.training.train_contextmatch --config cfg.yaml [flags]`` (or ``torchrun``, or plain
 ``python -m``) runs the same code on one CPU, one GPU, several GPUs and several nodes:
 
 - flags, with defaults from a YAML file (``--config``; its keys are the flag names), then ``set_seed``;
 - pairs (first text, second text) → ``DataLoader`` of ``--batch_size`` pairs per process, ``drop_last`` so every
   process holds the same number; ``prepare`` splits the batches across processes;
-- the loss is InfoNCE with in-batch negatives gathered from **every** process (``training.distributed``), so a step
+- the loss is InfoNCE with in-batch negatives gathered from **every** process
+  (``labor_encoders.training.distributed``), so a step
   sees ``batch_size × processes`` negatives; with ``--mini_batch_size`` it is gradient-cached, so a batch of 4,096
   needs the memory of one mini-batch;
 - the model is *not* wrapped in DistributedDataParallel: the gradient cache re-runs the model inside the backward
@@ -45,7 +46,7 @@ class Task:
 
     name: str
     load_model: Callable[[argparse.Namespace], nn.Module]
-    load_pairs: Callable[[argparse.Namespace], Any]  # -> training.data.PairSet
+    load_pairs: Callable[[argparse.Namespace], Any]  # -> labor_encoders.training.data.PairSet
     make_loss: Callable[[nn.Module, argparse.Namespace], nn.Module]
     validate: Callable[[nn.Module, argparse.Namespace], dict[str, float]] | None
     finalize: Callable[[nn.Module, argparse.Namespace], Path]
@@ -313,7 +314,7 @@ def _train(task: Task, args: argparse.Namespace) -> Path:
 
             threshold = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("threshold")
             extra = {"threshold": threshold} if threshold is not None else {}
-            extra["command"] = f"python -m training.train_{task.name}" + (
+            extra["command"] = f"python -m labor_encoders.training.train_{task.name}" + (
                 f" --config {args.config}" if args.config else ""
             )
             write_record(adapter, record | {"training_files": training_files(args)} | extra)

@@ -8,12 +8,13 @@ it away. With scores ``s_ij`` (anchor i against positive j), scale ``t`` and ``D
     loss = mean_i [ -t * s_ii + logsumexp_{j not in D_i} t * s_ij ]
 
 ``symmetric=True`` averages this with the same formula on the transposed scores (positive -> anchor).
-The cached (GradCache) versions of both losses are in :mod:`training.gradcache`.
+The cached (GradCache) versions of both losses are in :mod:`labor_encoders.training.gradcache`.
 
 Under ``torch.distributed`` with W > 1 processes the negatives are those of the global batch: each rank scores its
 local anchors against every rank's positives (and, symmetric, its local positives against every rank's anchors), and
-with :func:`training.distributed.average_gradients` the gradients equal those of the global batch in one process
-(derivation in :mod:`training.distributed`).
+with :func:`labor_encoders.training.distributed.average_gradients` the gradients equal those of the global batch in
+one process
+(derivation in :mod:`labor_encoders.training.distributed`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modeling.modeling_contextmatch import contextmatch_scores
+from labor_encoders.modeling.modeling_contextmatch import contextmatch_scores
 
 from .distributed import all_gather_ints, gather_embedded, gather_keys, world
 
@@ -203,7 +204,8 @@ class InfoNCELoss(nn.Module):
         ``keys[j] == keys[i]`` over the *global* keys (strings are hashed with :func:`hash_keys` to be gathered).
         Symmetric: the same with the local positives against all anchors. Returns ``(W b_r / N) · L_r`` with
         ``L_r`` the mean over local rows: mean_r of it is the global loss L = (1/N) Σ_i ℓ_i, and after
-        :func:`~training.distributed.average_gradients` every rank holds ∂L/∂θ (:mod:`training.distributed`).
+        :func:`~labor_encoders.training.distributed.average_gradients` every rank holds ∂L/∂θ
+        (:mod:`labor_encoders.training.distributed`).
         With equal local batches the factor is exactly 1. Every rank must call this at the same step with the same
         loss configuration; inconsistent local inputs raise the same ValueError on every rank.
         """

@@ -1,11 +1,13 @@
 """Train ConTeXT-match: InfoNCE over the token-attention score of (sentence, skill) pairs.
 
-    accelerate launch -m training.train_contextmatch --output_dir runs/cm [--config training/configs/...yaml]
-    torchrun --nproc_per_node 2 -m training.train_contextmatch ...      # two CPU processes (gloo)
+    accelerate launch -m labor_encoders.training.train_contextmatch --output_dir runs/cm [--config
+    training/configs/...yaml]
+    torchrun --nproc_per_node 2 -m labor_encoders.training.train_contextmatch ...      # two CPU processes (gloo)
 
 Data: ``--data`` (a local CSV/TSV/JSONL/JSON/Parquet file or a Hub dataset id such as
 ``TechWolf/Synthetic-ESCO-skill-sentences``, columns ``--sentence_column`` / ``--skill_column``), or without
-``--data`` the offline ESCO set (``training.data.esco_skill_pairs``: alternative labels and description sentences
+``--data`` the offline ESCO set (``labor_encoders.training.data.esco_skill_pairs``: alternative labels and description
+sentences
 of each ESCO v1.2 skill, paired with its preferred label). The model starts from all-mpnet-base-v2, another
 sentence-transformers folder, or a ConTeXT-match folder / Hub repo (to fine-tune it on your data); the result is a
 ConTeXT-match folder with its skill index encoded by the trained weights.
@@ -81,8 +83,8 @@ def validate(model, args: argparse.Namespace) -> dict[str, float]:
     """MRR / RP@5 / RP@10 on SkillSpan-style validation files, ranking the ``--validation_labels`` list."""
     if not args.validation:
         return {}
-    from evaluation.benchmarks import skill_extraction
-    from evaluation.skillspan import read_labels
+    from labor_encoders.evaluation.benchmarks import skill_extraction
+    from labor_encoders.evaluation.skillspan import read_labels
 
     if not args.validation_labels:
         raise ValueError("--validation needs --validation_labels (the benchmark's skill labels, one a line)")
@@ -98,7 +100,7 @@ def validate(model, args: argparse.Namespace) -> dict[str, float]:
 def calibrate(model, args: argparse.Namespace) -> float:
     """τ with the best F1 after the redundancy filter on the ``--validation`` files, ranking ``--validation_labels``
     (what ``labor-encoders calibrate`` does); the model's index is left as the benchmark's."""
-    from evaluation import benchmarks
+    from labor_encoders.evaluation import benchmarks
 
     if not args.validation or not args.validation_labels:
         raise ValueError("--calibrate needs --validation files and --validation_labels")

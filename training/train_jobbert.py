@@ -1,6 +1,7 @@
 """Train JobBERT V2: InfoNCE between job titles (title head) and their skill lists (skills head).
 
-    accelerate launch -m training.train_jobbert --data pairs.csv --output_dir runs/jobbert [--config ...yaml]
+    accelerate launch -m labor_encoders.training.train_jobbert --data pairs.csv --output_dir runs/jobbert [--config
+    ...yaml]
 
 Data: ``--data``, (title, comma-separated skills) pairs in a local CSV/TSV/JSONL/JSON/Parquet file or a Hub
 dataset id, columns ``--title_column`` / ``--skills_column``. Make them from job ads with the paper's pipeline:
@@ -62,7 +63,7 @@ def validate(model, args: argparse.Namespace) -> dict[str, float]:
     """MRR / R@5 / R@10 of the validation titles against the ``--validation_occupations`` preferred labels."""
     if not args.validation:
         return {}
-    from evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark
+    from labor_encoders.evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark
 
     if not args.validation_occupations:
         raise ValueError("--validation needs --validation_occupations (ESCO occupations CSV of the benchmark)")

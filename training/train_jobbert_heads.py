@@ -1,6 +1,6 @@
 """Train JobBERT V2's two heads on a frozen backbone, from cached mean-pooled vectors.
 
-    python -m training.train_jobbert_heads --output labor_encoders/weights/jobbert-default
+    python -m labor_encoders.training.train_jobbert_heads --output labor_encoders/weights/jobbert-default
 
 Why the heads only: a full JobBERT V2 run fine-tunes the encoder on millions of (title, skills) pairs, far beyond a
 small CPU budget. With the backbone (all-mpnet-base-v2) frozen, every title and skill list is encoded once, its
@@ -8,7 +8,8 @@ mean-pooled vector cached on disk, and the two linear heads (title head and skil
 identities) train with InfoNCE on those vectors in seconds per epoch. The result is small (two matrices), checked
 into the package as safetensors with a ``record.json``, and the setup puts it on the backbone without training.
 
-Data (all real, see :mod:`training.jobbert_head_data`): ESCO occupation labels with their skills, vacancy (title,
+Data (all real, see :mod:`labor_encoders.training.jobbert_head_data`): ESCO occupation labels with their skills,
+vacancy (title,
 skills) pairs, and ESCO alternative -> preferred label pairs for an auxiliary title-to-title loss. The JobBERT
 titles validation split selects the epoch (and was used to choose the recipe); it is never training data.
 Everything is seeded and runs on one thread: rerunning with the same cache writes the same bytes.
@@ -110,7 +111,7 @@ class Heads(nn.Module):
     """The title head and the skills head of a JobBERT model (``hidden`` -> ``dim``), started as identities."""
 
     def __init__(self, hidden: int, dim: int = 1024) -> None:
-        from modeling.modeling_jobbert import identity_init_
+        from labor_encoders.modeling.modeling_jobbert import identity_init_
 
         super().__init__()
         self.title_head = identity_init_(nn.Linear(hidden, dim))
@@ -137,7 +138,7 @@ def contrastive(anchors: torch.Tensor, positives: torch.Tensor, groups: torch.Te
 @torch.no_grad()
 def title_scores(heads: Heads, queries: torch.Tensor, labels: torch.Tensor, pairs, ids) -> dict:
     """MRR / R@5 / R@10 of the JobBERT titles benchmark on cached vectors, with the project's evaluator."""
-    from evaluation.jobbert_titles import evaluate_titles
+    from labor_encoders.evaluation.jobbert_titles import evaluate_titles
 
     result = evaluate_titles(None, pairs, ids=ids, queries=heads.title(queries), index=heads.title(labels))
     return {key: result[key] for key in ("n", "mrr", "r@5", "r@10")}
@@ -146,7 +147,7 @@ def title_scores(heads: Heads, queries: torch.Tensor, labels: torch.Tensor, pair
 @torch.no_grad()
 def skills_scores(heads: Heads, titles: torch.Tensor, skills: torch.Tensor) -> dict:
     """Title -> skill-list retrieval: each title ranks every skill list of the set; the gold is its own."""
-    from evaluation.jobbert_titles import gold_ranks, recall_scores
+    from labor_encoders.evaluation.jobbert_titles import gold_ranks, recall_scores
 
     names = [str(i) for i in range(len(titles))]
     scores = heads.title(titles) @ heads.skills(skills).T
@@ -232,9 +233,9 @@ def save_heads(heads: Heads, folder: Path, backbone: str, max_seq_length: int) -
 # ----------------------------------------------------------------------------------------------------- main
 def run(args: argparse.Namespace) -> dict:
     """Build the pairs, encode what the cache lacks, train, validate, write the folder and its record."""
-    from evaluation.jobbert_titles import load_preferred_labels, load_title_benchmark
     from labor_encoders.adapter import write_record
     from labor_encoders.assets import MPNET, ensure_mpnet
+    from labor_encoders.evaluation.jobbert_titles import load_preferred_labels, load_title_benchmark
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -306,9 +307,9 @@ def run(args: argparse.Namespace) -> dict:
     output = Path(args.output)
     save_heads(heads, output, backbone.name if args.backbone else MPNET, cache.model().config.max_seq_length)
     record = {
-        "script": "training.train_jobbert_heads",
+        "script": "labor_encoders.training.train_jobbert_heads",
         "model": f"JobBERT V2 heads (title head, skills head) on a frozen {backbone.name if args.backbone else MPNET}",
-        "command": "python -m training.train_jobbert_heads " + shlex.join(args.argv),
+        "command": "python -m labor_encoders.training.train_jobbert_heads " + shlex.join(args.argv),
         "arguments": {k: _portable(v) for k, v in vars(args).items() if k not in ("argv", "output", "cache_dir")},
         "data": file_sha256(files),
         "pairs": counts,

@@ -37,11 +37,8 @@ except ImportError:  # the copy beside a Space's app.py (see space/app.py): one 
 
 from . import queries
 from .esco import Esco
-from .sources import REQUIRED_COLUMNS, AnalysisError, Sources, find_sources
+from .sources import ISCO_LEVELS, MISSING, PERIODS, REQUIRED_COLUMNS, AnalysisError, Sources, find_sources
 
-PERIODS = ("month", "quarter", "year")
-ISCO_LEVELS = ("isco1", "isco2", "isco3", "isco4")
-MISSING = "(missing)"
 RARE_SHARE = 0.05  # an essential ESCO skill asked for by fewer of the occupation's ads is "rarely mentioned"
 # tried in order on a date that is not ISO 8601; day before month, as in Europe (--date-format overrides)
 DATE_FORMATS = [

@@ -24,6 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
+try:
+    from ..errors import LaborEncodersError
+except ImportError:  # the copy beside a Space's app.py, which runs without the package
+    LaborEncodersError = ValueError
+
 COLLECTIONS = {
     "green": "greenSkillsCollection_en.csv",
     "digital": "digitalSkillsCollection_en.csv",
@@ -42,7 +47,7 @@ FILES = {
 } | {f"collection_{name}": file for name, file in COLLECTIONS.items()}
 
 
-class EscoError(ValueError):
+class EscoError(LaborEncodersError):
     """An ESCO download that cannot be read: says which path and what was expected."""
 
 

@@ -11,10 +11,14 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .analyze import ISCO_LEVELS, MISSING, PERIODS, Analysis
+from .sources import ISCO_LEVELS, MISSING, PERIODS
+
+if TYPE_CHECKING:
+    from .analyze import Analysis
 
 MAX_GROUPS = 12  # groups shown in a heat map or bar chart (the largest); the tables have them all
 MAX_LINES = 8

@@ -14,14 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 try:
+    from ..errors import LaborEncodersError
+except ImportError:  # the copy beside a Space's app.py, which runs without the package
+    LaborEncodersError = ValueError
+
+try:
     from ..batch import STATE_VERSION
 except ImportError:  # the copy beside a Space's app.py, which only reads the Parquet files it writes itself
     STATE_VERSION = None
 
 REQUIRED_COLUMNS = ("skill_ids", "skill_labels")
+PERIODS = ("month", "quarter", "year")
+ISCO_LEVELS = ("isco1", "isco2", "isco3", "isco4")
+MISSING = "(missing)"  # the group of ads without a value in a grouping column
 
 
-class AnalysisError(ValueError):
+class AnalysisError(LaborEncodersError):
     """Input or options that an analysis cannot use: says what is wrong and how to fix it."""
 
 
