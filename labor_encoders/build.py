@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "contextmatch-default"  # the embedded default: all-mpnet-base-v2 + the shipped LoRA adapter
 ZERO_SHOT_MODEL_NAME = "contextmatch-zero-shot"  # the same backbone untrained, the reference of DESIGN.md
-ZERO_SHOT_THRESHOLD = 0.48  # the paper's tau (calibrated for its trained model): the start for any other backbone
 # Each default's tau: `labor-encoders calibrate` on the HOUSE + TECH validation splits (best F1 after the redundancy
 # filter, 0.01 steps); see the README.
 ZERO_SHOT_MODEL_THRESHOLD = 0.54
@@ -100,7 +99,7 @@ def build_contextmatch(
     backbone: str | Path,
     taxonomy: Taxonomy | None,
     *,
-    threshold: float = ZERO_SHOT_THRESHOLD,
+    threshold: float | None = None,
     max_seq_length: int | None = None,
     trained: bool = False,
     batch_size: int = 128,
@@ -110,6 +109,7 @@ def build_contextmatch(
 
     ``max_seq_length`` defaults to the backbone's own (384 for all-mpnet-base-v2), so a sentence is truncated where
     sentence-transformers would truncate it and benchmark rankings match a plain ``SentenceTransformer``.
+    ``threshold`` defaults to the config's (the paper's τ 0.48, the one place that default is written).
     """
     from labor_encoders.modeling.configuration_contextmatch import ConTeXTMatchConfig
     from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel
@@ -119,9 +119,9 @@ def build_contextmatch(
     config = ConTeXTMatchConfig(
         encoder_config=encoder.config.to_dict() | {"_name_or_path": source},
         max_seq_length=max_seq_length or layout.max_seq_length or min(tokenizer.model_max_length, 512),
-        threshold=threshold,
         trained=trained,
         name_or_path=source,
+        **({} if threshold is None else {"threshold": threshold}),
     )
     model = ConTeXTMatchModel(config)
     copy_encoder_weights(encoder, model.encoder, backbone)
@@ -286,7 +286,7 @@ def build_from_adapter(backbone: str | Path, adapter: str | Path, taxonomy: Taxo
     from .adapter import merge_lora, verify
 
     record = verify(adapter)
-    model = build_contextmatch(backbone, None, threshold=record.get("threshold", ZERO_SHOT_THRESHOLD), trained=True)
+    model = build_contextmatch(backbone, None, threshold=record.get("threshold"), trained=True)
     logger.info("merging the adapter %s onto %s", adapter, Path(backbone).name)
     model.encoder = merge_lora(model.encoder, adapter)
     logger.info("encoding %d skill labels of %s with the merged weights", len(taxonomy.labels), taxonomy.name)

@@ -14,6 +14,7 @@ This file is copied verbatim into every ConTeXT-match model repository on the Hu
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,9 @@ from .encoder_utils import (
 SKILL_INDEX_FILE = "skill_index.json"
 _SCORE_BUDGET = 1 << 23  # floats per (sentence, token, skill) block: about 32 MB per temporary
 _EPS = 1e-8
+
+
+_LN2 = math.log(2.0)  # attention half of the peak: exp(dot - peak) >= 1/2
 
 
 def contextmatch_scores(
@@ -300,7 +304,7 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
             for row, sentence_index in enumerate(rows):
                 text_index, sentence_start, sentence_end = sentences[sentence_index]
                 kept = (scores[row] >= threshold).nonzero().flatten()
-                owned = self._owned_tokens(encoded, row, kept, use_filter)
+                owned = self._owned_tokens(encoded, row, kept, use_filter, offsets[row])
                 for skill, tokens in owned.items():
                     spans = _token_spans(offsets[row], tokens, sentence_start, sentence_end, windows[row])
                     entry = found[text_index].setdefault(skill, {"score": float("-inf"), "spans": set()})
@@ -365,12 +369,22 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
         return cached[1]
 
     def _owned_tokens(
-        self, encoded: dict[str, torch.Tensor], row: int, kept: torch.Tensor, use_filter: bool
+        self,
+        encoded: dict[str, torch.Tensor],
+        row: int,
+        kept: torch.Tensor,
+        use_filter: bool,
+        offsets: torch.Tensor | None = None,
     ) -> dict[int, list[int]]:
         """Tokens each kept skill wins (the highest dot product among the kept skills).
 
         With the redundancy filter only skills that win a token survive; without it every kept skill stays, with
-        the tokens it wins (possibly none) as its evidence.
+        the tokens it wins (possibly none) as its evidence. Special tokens (``<s>``, ``</s>``: no characters in
+        ``offsets``) take part in scoring and in deciding which skills survive, but they point at no words: a skill
+        that wins only special tokens gets the word with its highest dot product as evidence. Of the words a skill
+        wins, those that get at least half the attention (softmax of the dot products, as in the score) of the
+        skill's most-attended word are its evidence, or else its best won word: a highlight points at the words
+        that matched, not at every token the arg-max happened to hand it.
         """
         if kept.numel() == 0:
             return {}
@@ -381,6 +395,25 @@ class ConTeXTMatchModel(LabelIndexMixin, PreTrainedModel):
         owned: dict[int, list[int]] = {} if use_filter else {int(s): [] for s in kept}
         for position, winner in zip(positions, dots.argmax(dim=1).tolist(), strict=True):
             owned.setdefault(int(kept[winner]), []).append(position)
+        if offsets is None:
+            return owned
+        is_word = (offsets[:, 0] != offsets[:, 1])[mask.cpu()].to(dots.device)  # (T,) per scored position
+        if not bool(is_word.any()):
+            return owned
+        column_of = {int(skill): column for column, skill in enumerate(kept.tolist())}
+        row_of = {position: i for i, position in enumerate(positions)}
+        for skill, tokens in owned.items():
+            if not tokens:  # kept without the filter, but wins nothing: no evidence
+                continue
+            attention = dots[:, column_of[skill]].masked_fill(~is_word, float("-inf"))  # word tokens only
+            words = [p for p in tokens if bool(is_word[row_of[p]])]
+            if not words:  # only special tokens: the word that matches this skill best
+                words = [positions[int(attention.argmax())]]
+            else:  # the won words that get at least half the attention of the skill's most-attended word
+                peak = float(attention.max())
+                strong = [p for p in words if float(attention[row_of[p]]) >= peak - _LN2]
+                words = strong or [max(words, key=lambda p: float(attention[row_of[p]]))]
+            owned[skill] = words
         return owned
 
     def encode_segments(self, texts: list[str], batch_size: int = 32) -> Iterator[EncodedSegments]:

@@ -147,3 +147,16 @@ def test_imports_point_down_the_layers() -> None:
         if layer(target) > layer(source) or (layer(source) == 0 and target.split(".")[1] != "modeling")
     ]
     assert upward == []
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """Why some imports stay inside functions: `labor-encoders --help` (the whole parser) loads no model library."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from labor_encoders.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'transformers', 'gradio', 'duckdb', 'pandas') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

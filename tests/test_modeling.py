@@ -225,3 +225,25 @@ def test_the_extraction_benchmarks_profile_pieces_run_on_the_public_surface(tiny
     assert all(batch.windowed == [False] * len(batch.rows) for batch in batches)
     scores = [tiny_model.score(batch.encoded) for batch in batches]
     assert [s.shape for s in scores] == [(len(b.rows), tiny_model.config.num_skills) for b in batches]
+
+
+def test_evidence_points_at_the_words_that_matched_not_at_special_tokens(tiny_model) -> None:
+    """Special tokens take part in the redundancy filter but are never evidence: a skill that wins only a special
+    token gets the word that matches it best; of the words a skill wins, only those with at least half the
+    attention of its most-attended word are evidence."""
+    hidden = tiny_model.skill_embeddings.shape[1]
+    e0, e1, e2 = torch.zeros(hidden), torch.zeros(hidden), torch.zeros(hidden)
+    e0[0], e1[1], e2[2] = 1.0, 1.0, 1.0
+    with torch.no_grad():
+        tiny_model.skill_embeddings[:3] = torch.stack([e0, e1, e2])
+    # tokens: <s>, "python" (0:6), "sql" (7:10), "team" (11:15), </s>
+    offsets = torch.tensor([[0, 0], [0, 6], [7, 10], [11, 15], [0, 0]])
+    tokens = torch.stack([5 * e0, 0.1 * e0 + e1, 3 * e1, 0.2 * e1, 0.1 * e1])
+    encoded = {"token_embeddings": tokens[None], "score_mask": torch.ones(1, 5, dtype=torch.bool)}
+    kept = torch.tensor([0, 1])
+    plain = tiny_model._owned_tokens(encoded, 0, kept, use_filter=True)
+    assert plain == {0: [0], 1: [1, 2, 3, 4]}  # without offsets: the arg-max owners, special tokens included
+    owned = tiny_model._owned_tokens(encoded, 0, kept, use_filter=True, offsets=offsets)
+    assert owned == {0: [1], 1: [2]}  # skill 0's best word; skill 1's words near its peak (3): "sql" only
+    unfiltered = tiny_model._owned_tokens(encoded, 0, torch.tensor([0, 1, 2]), use_filter=False, offsets=offsets)
+    assert unfiltered == {0: [1], 1: [2], 2: []}  # skill 2 wins no token: kept, without evidence

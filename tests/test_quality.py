@@ -149,3 +149,20 @@ def test_mrr_counts_first_hits_beyond_the_top_100(benchmark_model, shared_data) 
     assert max(first) > 100  # the case that a top-100 cut would score as 0
     expected = sum(1 / r for r in first) / len(first)
     assert evaluate_ranking(benchmark_model, examples)["mrr"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_real_ads_get_a_readable_number_of_skills_with_evidence_that_points_at_words(
+    default_model, shared_data
+) -> None:
+    """Five real NHS ads (whole descriptions, as `extract` and `batch` see them) at the calibrated τ: a few dozen
+    skills an ad at most, and evidence that highlights words, never a whole sentence because a special token won."""
+    import pandas as pd
+
+    from labor_encoders.evaluation.evidence_spans import span_figures
+
+    ads = pd.read_parquet(shared_data / "job-ads" / "nhs-jobs-2020.parquet", columns=["description"])
+    texts = [str(t) for t in ads["description"].dropna().head(5)]
+    figures = span_figures(default_model.extract(texts))
+    assert 3 <= figures["skills_per_text"] <= 45, figures
+    assert figures["long_evidence_share"] <= 0.02 and figures["whole_sentence_evidence_share"] <= 0.05, figures
+    assert figures["median_longest_span_words"] <= 3, figures
