@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from labor_encoders.evaluation.benchmarks import PUBLISHED as PUBLISHED_FIGURES
+
 from .folder import KINDS, ModelFolder, looks_like_repo_id, read_model_folder
 from .results import CardError, Evaluation, load_results
 
@@ -23,16 +25,33 @@ TAGS = {
     "jobbert": ["job-title-normalization", "esco", "sentence-embeddings", "labor-market", "custom_code"],
 }
 PAPER = "https://arxiv.org/abs/2505.24640"
+
+
+def _published_rows() -> dict[str, list[tuple[str, str]]]:
+    """The paper's test-split figures as card rows, from the one table of them (``evaluation.benchmarks``)."""
+    figures = PUBLISHED_FIGURES
+
+    def ranking(split: str) -> str:
+        f = figures[split]
+        return f"MRR {f['mrr']:.3f}, RP@5 {f['rp@5']:.2f}, RP@10 {f['rp@10']:.2f}"
+
+    xl, titles = figures["skill-xl"], figures["job-normalization"]
+    return {
+        "contextmatch": [
+            *((f"SkillSpan-ESCO {split.upper()} (test)", ranking(split)) for split in ("house", "tech", "techwolf")),
+            ("Skill-XL (test)", f"F1 {xl['f1']:.4f}, redundancy {xl['redundancy'] * 100:.2f} %"),
+        ],
+        "jobbert": [
+            (
+                "JobBERT job titles (test)",
+                f"MRR {titles['mrr']:.3f}, R@5 {titles['r@5']:.2f}, R@10 {titles['r@10']:.2f}",
+            )
+        ],
+    }
+
+
 # Published test-split figures of the paper's trained models (Decorte et al. 2025), for comparison only.
-PUBLISHED = {
-    "contextmatch": [
-        ("SkillSpan-ESCO HOUSE (test)", "MRR 0.530, RP@5 51.09, RP@10 65.84"),
-        ("SkillSpan-ESCO TECH (test)", "MRR 0.632, RP@5 63.98, RP@10 73.99"),
-        ("SkillSpan-ESCO TECHWOLF (test)", "MRR 0.562, RP@5 57.69, RP@10 66.08"),
-        ("Skill-XL (test)", "F1 0.4389, redundancy 13.46 %"),
-    ],
-    "jobbert": [("JobBERT job titles (test)", "MRR 0.390, R@5 50.08, R@10 58.47")],
-}
+PUBLISHED = _published_rows()
 _DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
 
 
