@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "contextmatch-default"  # the embedded default: all-mpnet-base-v2 + the shipped LoRA adapter
 ZERO_SHOT_MODEL_NAME = "contextmatch-zero-shot"  # the same backbone untrained, the reference of DESIGN.md
+LIGHT_MODEL_NAME = "contextmatch-light"  # all-MiniLM-L6-v2 + its shipped LoRA adapter: the light default for CPUs
 # Each default's tau: `labor-encoders calibrate` on the HOUSE + TECH validation splits (best F1 after the redundancy
 # filter, 0.01 steps); see the README.
 ZERO_SHOT_MODEL_THRESHOLD = 0.54
@@ -243,15 +244,40 @@ def ensure_zero_shot_contextmatch(force: bool = False) -> Path:
     return ensure_default_model(zero_shot_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force)
 
 
-def _adapter_fingerprint() -> dict[str, str]:
+def _adapter_fingerprint(name: str = DEFAULT_MODEL_NAME) -> dict[str, str]:
     from .adapter import read_record, shipped_dir
 
-    record = read_record(shipped_dir(DEFAULT_MODEL_NAME))
+    record = read_record(shipped_dir(name))
     files = record.get("files", {})
     return {
         "adapter": files.get("adapter_model.safetensors", "missing")[:16],
         "threshold": str(record.get("threshold")),
     }
+
+
+def _backbone_of(name: str) -> tuple[str, str]:
+    """The asset a shipped adapter goes onto and the name of its ``assets`` function (looked up when called)."""
+    from .assets import MINILM, MPNET
+
+    return {DEFAULT_MODEL_NAME: (MPNET, "ensure_mpnet"), LIGHT_MODEL_NAME: (MINILM, "ensure_minilm")}[name]
+
+
+def _ensure_shipped_contextmatch(name: str, force: bool) -> Path:
+    """Build the embedded model ``name`` from its shipped adapter unless a build from the same assets, adapter and
+    τ is already there (see :func:`ensure_default_contextmatch`)."""
+    from . import assets
+    from .adapter import shipped_dir
+    from .taxonomy import load_esco_skills
+
+    backbone, ensure_backbone = _backbone_of(name)
+
+    def build(output: Path) -> dict:
+        taxonomy = load_esco_skills(assets.ensure_esco_skills())
+        record = build_from_adapter(getattr(assets, ensure_backbone)(), shipped_dir(name), taxonomy, output)
+        return {"backbone": backbone, "taxonomy": record["taxonomy"], "skills": record["skills"]}
+
+    folder = default_contextmatch_dir() if name == DEFAULT_MODEL_NAME else assets.default_model_dir(name)
+    return ensure_default_model(folder, (backbone, assets.ESCO_SKILLS), build, force, extra=_adapter_fingerprint(name))
 
 
 def ensure_default_contextmatch(force: bool = False) -> Path:
@@ -261,19 +287,13 @@ def ensure_default_contextmatch(force: bool = False) -> Path:
     Nothing trains here: the adapter was made by :data:`DEFAULT_RECIPE` (its ``record.json`` says how, on what data,
     in how long and with which validation scores), and ``labor-encoders build --adapter`` does the same for others.
     """
-    from .adapter import shipped_dir
-    from .assets import ESCO_SKILLS, MPNET, ensure_esco_skills, ensure_mpnet
-    from .taxonomy import load_esco_skills
+    return _ensure_shipped_contextmatch(DEFAULT_MODEL_NAME, force)
 
-    def build(output: Path) -> dict:
-        record = build_from_adapter(
-            ensure_mpnet(), shipped_dir(DEFAULT_MODEL_NAME), load_esco_skills(ensure_esco_skills()), output
-        )
-        return {"backbone": MPNET, "taxonomy": record["taxonomy"], "skills": record["skills"]}
 
-    return ensure_default_model(
-        default_contextmatch_dir(), (MPNET, ESCO_SKILLS), build, force, extra=_adapter_fingerprint()
-    )
+def ensure_light_contextmatch(force: bool = False) -> Path:
+    """The light default (``--model light``): all-MiniLM-L6-v2 with its shipped adapter
+    (``labor_encoders/weights/contextmatch-light``) and the ESCO v1.2 index, built like the default."""
+    return _ensure_shipped_contextmatch(LIGHT_MODEL_NAME, force)
 
 
 def build_from_adapter(backbone: str | Path, adapter: str | Path, taxonomy: Taxonomy, output: str | Path) -> dict:
@@ -372,8 +392,15 @@ def sync_model_code(folder: str | Path) -> list[str]:
 
 
 def resolve_model_dir(path: str | Path | None) -> Path:
-    """``path`` if given, else the embedded default (built on first use)."""
-    return Path(path) if path is not None else ensure_default_contextmatch()
+    """``path`` if given, else the embedded default (built on first use). The names ``default``, ``light`` and
+    ``zero-shot`` stand for the embedded models unless a folder of that name exists here."""
+    if path is None:
+        return ensure_default_contextmatch()
+    embedded = {"default": ensure_default_contextmatch, "light": ensure_light_contextmatch}
+    embedded["zero-shot"] = ensure_zero_shot_contextmatch
+    if str(path) in embedded and not Path(path).exists():
+        return embedded[str(path)]()
+    return Path(path)
 
 
 def _load_from_hub(repo_id: str, model_class: type, what: str, device: str | None):

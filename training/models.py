@@ -23,11 +23,14 @@ def project_model_type(source: str) -> str | None:
 
 
 def starting_point(source: str | None, wanted: str) -> tuple[str, bool]:
-    """(the source to load, whether it is a model of this project); the default is all-mpnet-base-v2."""
-    if source is None:
-        from labor_encoders.assets import ensure_mpnet
+    """(the source to load, whether it is a model of this project); the default is all-mpnet-base-v2, and the
+    names of the setup's backbones (``all-mpnet-base-v2``, ``all-MiniLM-L6-v2``) stand for their installed folders."""
+    from labor_encoders import assets
 
-        return str(ensure_mpnet()), False
+    if source is None:
+        return str(assets.ensure_mpnet()), False
+    if source in (assets.MPNET, assets.MINILM) and not Path(source).exists():
+        return str(assets.ensure_assets([source])[source]), False
     kind = project_model_type(source)
     if kind in (wanted, "hub"):
         return source, True

@@ -124,10 +124,12 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     if args.status:
         for name, status in asset_status().items():
             print(f"{name:22} {'installed' if status['installed'] else 'missing':10} {status['path']}")
-        from ..assets import ESCO_OCCUPATIONS, ESCO_SKILLS, MPNET
-        from ..build import _adapter_fingerprint, default_model_state, zero_shot_contextmatch_dir
+        from ..assets import ESCO_OCCUPATIONS, ESCO_SKILLS, MINILM, MPNET
+        from ..build import LIGHT_MODEL_NAME, _adapter_fingerprint, default_model_state, zero_shot_contextmatch_dir
 
+        light = (default_model_dir(LIGHT_MODEL_NAME), (MINILM, ESCO_SKILLS), _adapter_fingerprint(LIGHT_MODEL_NAME))
         defaults = [("default ConTeXT-match", model, (MPNET, ESCO_SKILLS), _adapter_fingerprint())]
+        defaults += [("light ConTeXT-match", *light)]
         defaults += [("zero-shot ConTeXT-match", zero_shot_contextmatch_dir(), (MPNET, ESCO_SKILLS), None)]
         from ..jobbert import default_jobbert_recipe
 
@@ -138,13 +140,15 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     for name, path in ensure_assets(force=args.force).items():
         logger.info("%-22s %s", name, path)
     if not args.assets_only:
-        from ..build import ensure_default_contextmatch, ensure_zero_shot_contextmatch
+        from ..build import ensure_default_contextmatch, ensure_light_contextmatch, ensure_zero_shot_contextmatch
         from ..jobbert import ensure_default_jobbert
 
         zero_shot = ensure_zero_shot_contextmatch(force=args.force)
         jobbert = ensure_default_jobbert(force=args.force)
         model = ensure_default_contextmatch(force=args.force)
+        light = ensure_light_contextmatch(force=args.force)
         logger.info("%-23s %s", "zero-shot ConTeXT-match", zero_shot)
+        logger.info("%-23s %s", "light ConTeXT-match", light)
     logger.info("%-23s %s", "default ConTeXT-match", model)
     logger.info("%-23s %s", "default JobBERT", jobbert)
     return 0
