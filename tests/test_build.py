@@ -149,3 +149,22 @@ def test_the_state_of_a_default_model_says_when_its_assets_changed(tmp_path, mon
     assert default_model_state(output, ("backbone",)) == "built"
     versions["backbone"] = "sha-b"
     assert default_model_state(output, ("backbone",)) == "outdated"
+
+
+def test_embedded_model_names_resolve_unless_a_folder_has_that_name(monkeypatch, tmp_path) -> None:
+    """`--model light` (or `default`, `zero-shot`) anywhere a ConTeXT-match folder is taken: the embedded model,
+    built on first use; a folder of that name in the working directory wins; other names are paths."""
+    import labor_encoders.build as build
+
+    built = {}
+    for name, function in [("default", "ensure_default_contextmatch"), ("light", "ensure_light_contextmatch"),
+                           ("zero-shot", "ensure_zero_shot_contextmatch")]:  # fmt: skip
+        monkeypatch.setattr(build, function, lambda force=False, name=name: built.setdefault(name, tmp_path / name))
+    monkeypatch.chdir(tmp_path)
+    assert build.resolve_model_dir("light") == tmp_path / "light"
+    assert build.resolve_model_dir(Path("zero-shot")) == tmp_path / "zero-shot"
+    assert build.resolve_model_dir(None) == build.resolve_model_dir("default") == tmp_path / "default"
+    assert build.resolve_model_dir("my-model") == Path("my-model")
+    (tmp_path / "light").mkdir()
+    built.clear()
+    assert build.resolve_model_dir("light") == Path("light") and built == {}  # the local folder, nothing built

@@ -129,6 +129,21 @@ def test_default_model_from_the_command_line(default_model_dir) -> None:
 
 
 @pytest.mark.real_weights
+def test_the_light_model_from_the_command_line(default_model_dir) -> None:
+    """`--model light`: the MiniLM default the setup built beside the MPNet one (384-wide vectors), same output."""
+    from labor_encoders.build import ensure_light_contextmatch
+    from labor_encoders.cli import SAMPLE_AD
+
+    light = ensure_light_contextmatch()
+    assert json.loads((light / "config.json").read_text())["encoder_config"]["hidden_size"] == 384
+    done = run("extract", "--model", "light", "--json", "--file", str(SAMPLE_AD))
+    assert done.returncode == 0, done.stderr
+    skills = json.loads(done.stdout)[0]["skills"]
+    assert "PostgreSQL" in {skill["label"] for skill in skills}
+    assert all(e["text"] for skill in skills for e in skill["evidence"])
+
+
+@pytest.mark.real_weights
 def test_build_with_no_flag_writes_the_default_model(default_model_dir, tmp_path) -> None:
     done = run("build", "--output", str(tmp_path / "default"))
     assert done.returncode == 0, done.stderr
@@ -142,5 +157,5 @@ def test_setup_status_lists_every_asset() -> None:
     done = run("setup", "--status")
     assert done.returncode == 0, done.stderr
     names = ("all-mpnet-base-v2", "all-MiniLM-L6-v2", "esco-skills-v1.2", "esco-occupations-v1.2")
-    for name in (*names, "default ConTeXT-match", "default JobBERT"):
+    for name in (*names, "default ConTeXT-match", "light ConTeXT-match", "default JobBERT"):
         assert name in done.stdout

@@ -26,12 +26,11 @@ REFERENCE = {
 }
 
 
-def shipped_record() -> dict:
-    """The record of the default's shipped adapter: its recipe and the validation figures the README quotes."""
+def shipped_record(name: str = "contextmatch-default") -> dict:
+    """The record of a shipped adapter: its recipe and the validation figures the README quotes."""
     from labor_encoders.adapter import read_record, shipped_dir
-    from labor_encoders.build import DEFAULT_MODEL_NAME
 
-    return read_record(shipped_dir(DEFAULT_MODEL_NAME))
+    return read_record(shipped_dir(name))
 
 
 def ranking_scores(model, shared_data, scorings) -> dict:
@@ -166,3 +165,28 @@ def test_real_ads_get_a_readable_number_of_skills_with_evidence_that_points_at_w
     assert 3 <= figures["skills_per_text"] <= 45, figures
     assert figures["long_evidence_share"] <= 0.02 and figures["whole_sentence_evidence_share"] <= 0.05, figures
     assert figures["median_longest_span_words"] <= 3, figures
+
+
+@pytest.fixture(scope="module")
+def light_scores(shared_data) -> dict:
+    """The light default (MiniLM + its shipped adapter, as the setup builds it) and the zero-shot MiniLM, ranked on
+    the benchmark's labels."""
+    from labor_encoders.assets import ensure_minilm
+    from labor_encoders.build import build_contextmatch, ensure_light_contextmatch, load_contextmatch
+
+    labels = shared_data / "skillspan-esco" / "skills_en_label.txt"
+    light = with_benchmark_index(load_contextmatch(ensure_light_contextmatch()), labels)
+    zero_shot = with_benchmark_index(build_contextmatch(ensure_minilm(), None), labels)
+    return {"light": ranking_scores(light, shared_data, ("contextmatch",)), "zero-shot": ranking_scores(
+        zero_shot, shared_data, ("contextmatch",))}  # fmt: skip
+
+
+@pytest.mark.parametrize("split", ["house", "tech"])
+def test_the_light_default_reproduces_its_figures_and_beats_its_zero_shot_backbone(light_scores, split) -> None:
+    record = shipped_record("contextmatch-light")
+    assert record["arguments"]["model"] == "all-MiniLM-L6-v2" and record["bytes"] <= 20 * 1024 * 1024
+    light, zero_shot = light_scores["light"][split, "contextmatch"], light_scores["zero-shot"][split, "contextmatch"]
+    validation = record["validation"]
+    assert light["mrr"] == pytest.approx(validation[f"{split}/mrr"], abs=0.005)
+    assert light["rp@5"] == pytest.approx(validation[f"{split}/rp@5"], abs=1.0)
+    assert light["mrr"] > zero_shot["mrr"] + 0.02 and light["rp@5"] > zero_shot["rp@5"]
