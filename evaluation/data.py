@@ -1,18 +1,18 @@
-"""Benchmark rows from a local CSV or a Hugging Face dataset id, with the same columns either way.
+"""Benchmark rows from a local table or a Hugging Face dataset id, with the same columns either way.
 
-A local path is read with the standard library. Anything that is not an existing path and looks like ``org/name`` is
-loaded with ``datasets.load_dataset`` (the user's Hub cache is used; offline, an uncached dataset fails with a
-message that says so).
+A local path is read by the project's table reader (:mod:`labor_encoders.tables`). Anything that is not an existing
+path and looks like ``org/name`` is loaded with ``datasets.load_dataset`` (the user's Hub cache is used; offline, an
+uncached dataset fails with a message that says so).
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from labor_encoders.errors import LaborEncodersError
 from labor_encoders.hub import is_hub_id
+from labor_encoders.tables import FORMATS, Bad, TableError, columns_of, records
 
 # Known benchmark datasets on the Hub and the split (or file) that holds the validation data.
 HUB_SPLITS = {
@@ -41,17 +41,29 @@ def read_rows(source: str | Path, split: str | None = None, required: tuple[str,
         path = Path(source)
         if not path.is_file():
             raise DataError(f"benchmark file not found: {path} (give a CSV path or a Hugging Face dataset id)")
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise DataError(f"{path} lacks the column(s) {', '.join(missing)}; its columns are {', '.join(columns)}")
-        return rows
+        return _file_rows(path, required)
     missing = [c for c in required if rows and c not in rows[0]]
     if missing:
         raise DataError(f"{where} lacks the column(s) {', '.join(missing)}")
+    return rows
+
+
+def _file_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of a local table (CSV, also for an unknown suffix; TSV, JSONL, Parquet by suffix); a bad record
+    stops the read with its line number."""
+    fmt = FORMATS.get(path.suffix.lower(), "csv")
+    try:
+        columns = columns_of(path, fmt)
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise DataError(f"{path} lacks the column(s) {', '.join(missing)}; its columns are {', '.join(columns)}")
+        rows = []
+        for row, line, record in records(path, fmt):
+            if isinstance(record, Bad):
+                raise DataError(f"{path}, {'row' if line is None else 'line'} {line or row}: {record.message}")
+            rows.append(record)
+    except TableError as error:
+        raise DataError(str(error)) from None
     return rows
 
 

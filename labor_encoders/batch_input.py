@@ -2,7 +2,8 @@
 
 :func:`find_inputs` turns files, folders and globs into a sorted list of files; :func:`check_columns` refuses an
 unknown column before any work, naming the columns the file has; :func:`read_items` yields one *item* per input
-record, in file order, without ever holding more than one record (CSV, JSONL) or one Parquet batch in memory.
+record, in file order, without ever holding more than one record (CSV, JSONL) or one Parquet batch in memory (the
+records come from the project's one table reader, :mod:`labor_encoders.tables`).
 
 An item is a plain dict (it also travels through Ray Data as a row)::
 
@@ -17,20 +18,19 @@ the record as read (cut to :data:`RAW_CHARS` characters); ``text`` is then empty
 
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import json
 import re
-import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import tables
 from .errors import LaborEncodersError
+from .tables import FORMATS, Bad, TableError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 MAX_CHARS = 1_000_000  # an ad longer than this (about 150,000 words) is rejected, never cut
 RAW_CHARS = 2_000  # how much of a rejected record the rejects file keeps
 REASONS = {
@@ -47,12 +47,20 @@ ITEM_FIELDS = ("file", "source", "row", "line", "id", "title", "text", "reason",
 # the columns of the batch output (labor_encoders.batch): the item's key, then what the models add
 OUTPUT_COLUMNS = ["id", "source", "row", "title", "skills", "skill_labels", "skill_ids", "skill_scores"]
 OUTPUT_COLUMNS += ["occupation", "occupation_id", "occupation_score"]
-_SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes, as errors="surrogateescape" keeps them
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of "\ud800": not a character
 
 
 class BatchError(LaborEncodersError):
     """Bad batch input or options (a missing file, an unknown column, a changed input on resume): says the fix."""
+
+
+@contextmanager
+def _as_batch_error() -> Iterator[None]:
+    """The table reader's errors (an unreadable Parquet file, an unknown suffix) as BatchErrors."""
+    try:
+        yield
+    except TableError as error:
+        raise BatchError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -106,10 +114,8 @@ def keep_all(files: Sequence[Path], columns: Columns, forced_format: str | None 
 
 
 def file_format(path: Path, forced: str | None = None) -> str:
-    fmt = forced or FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise BatchError(f"cannot read {path}: unknown suffix {path.suffix!r}; use {', '.join(FORMATS)} (or --format)")
-    return fmt
+    with _as_batch_error():
+        return tables.file_format(path, forced)
 
 
 def find_inputs(patterns: Sequence[str], forced_format: str | None = None) -> list[Path]:
@@ -148,23 +154,8 @@ def find_inputs(patterns: Sequence[str], forced_format: str | None = None) -> li
 
 def columns_of(path: Path, fmt: str) -> list[str]:
     """The columns of a file: its header (CSV), schema (Parquet) or the keys of its first JSON object (JSONL)."""
-    if fmt == "parquet":
-        return list(_parquet_file(path).schema_arrow.names)
-    if fmt == "jsonl":
-        with path.open("rb") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line.decode("utf-8-sig"))
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    return list(record)
-        return []
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        for record in csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","):
-            if record:
-                return [cell.strip() for cell in record]
-    return []
+    with _as_batch_error():
+        return tables.columns_of(path, fmt)
 
 
 def check_columns(files: Sequence[Path], columns: Columns, forced_format: str | None = None) -> None:
@@ -188,16 +179,10 @@ def check_columns(files: Sequence[Path], columns: Columns, forced_format: str | 
 
 
 def count_records(path: Path, fmt: str) -> int:
-    """How many records a file holds, cheaply: Parquet metadata, non-blank JSONL lines, CSV records parsed as
-    Latin-1 (UTF-8's multi-byte characters never contain a quote, comma or line break, so the count is exact)."""
-    if fmt == "parquet":
-        return _parquet_file(path).metadata.num_rows
-    if fmt == "jsonl":
-        with path.open("rb") as handle:
-            return sum(1 for line in handle if line.strip())
-    _raise_csv_limit()
-    with path.open(encoding="latin-1", newline="") as handle:
-        return max(sum(1 for record in csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",") if record) - 1, 0)
+    """How many records a file holds, cheaply (see :func:`labor_encoders.tables.count_records`)."""
+    tables.allow_long_cells()
+    with _as_batch_error():
+        return tables.count_records(path, fmt)
 
 
 def read_items(
@@ -213,14 +198,16 @@ def read_items(
     source = str(path)
     needed = columns.needed(columns_of(path, fmt), source) if fmt != "jsonl" else None
     kept = columns.kept()
-    for row, line, record in _READERS[fmt](path, skip, needed):
+    tables.allow_long_cells()  # --max-chars judges lengths
+    for row, line, record in _records(path, fmt, skip, needed):
         if row <= skip:
             continue
         item: Item = {"file": file_index, "source": source, "row": row, "line": line, "id": None, "title": ""}
         item |= {"text": "", "reason": None, "message": None, "raw": None}
         item |= dict.fromkeys(kept.values())
-        if isinstance(record, _Bad):
-            item |= {"reason": record.reason, "message": record.message, "raw": _cut(record.raw)}
+        if isinstance(record, Bad):
+            message = record.message if line is None else f"line {line}: {record.message}"
+            item |= {"reason": record.reason, "message": message, "raw": _cut(record.raw)}
         else:
             item |= _fields(record, columns, max_chars)
             item |= {name: as_text(record.get(column)) for column, name in kept.items()}
@@ -285,132 +272,9 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
-@dataclass(frozen=True)
-class _Bad:
-    reason: str
-    message: str
-    raw: str
-
-
-Records = Iterator[tuple[int, int | None, "dict[str, Any] | _Bad"]]  # (row, line, record or why it is bad)
-
-
-def _delimited(path: Path, skip: int, delimiter: str) -> Records:
-    """CSV/TSV records; bytes that are not UTF-8 are kept as surrogates so that only their record is rejected."""
-    _raise_csv_limit()
-    kind = "TSV" if delimiter == "\t" else "CSV"
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header: list[str] | None = None
-        row = line = 0
-        while True:
-            start = line + 1
-            try:
-                record = next(reader, None)
-            except csv.Error as error:
-                line, row = reader.line_num, row + 1
-                yield row, start, _Bad("malformed_csv", f"line {start}: malformed {kind} ({error})", "")
-                continue
-            line = reader.line_num  # a quoted cell may span several lines
-            if record is None:
-                return
-            if not record:  # a blank line is not a record
-                continue
-            if header is None:
-                header = [cell.strip() for cell in record]
-                continue
-            row += 1
-            if row <= skip:
-                yield row, start, {}
-                continue
-            raw = _csv_line(record, delimiter)
-            if _has_surrogates(raw):
-                raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                yield row, start, _Bad("not_utf8", f"line {start}: bytes that are not UTF-8", raw)
-            elif len(record) != len(header):
-                message = f"line {start}: {len(record)} fields, the header has {len(header)}"
-                yield row, start, _Bad("malformed_csv", message, raw)
-            else:
-                yield row, start, dict(zip(header, record, strict=True))
-
-
-def _jsonl(path: Path, skip: int, columns: list[str] | None = None) -> Records:
-    """JSONL records, split on ``\\n`` only (JSON strings may hold U+2028 and the like), decoded line by line."""
-    row = 0
-    with path.open("rb") as handle:
-        for line, data in enumerate(handle, 1):
-            if not data.strip():
-                continue
-            row += 1
-            if row <= skip:
-                yield row, line, {}
-                continue
-            try:
-                text = data.decode("utf-8-sig" if line == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                raw = data.decode("utf-8", "backslashreplace").rstrip("\r\n")
-                yield row, line, _Bad("not_utf8", f"line {line}: not UTF-8 ({error.reason} at byte {error.start})", raw)
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield row, line, _Bad("bad_json", f"line {line}: not JSON ({error.msg})", text.rstrip("\r\n"))
-                continue
-            if not isinstance(record, dict):
-                message = f"line {line}: a JSON {type(record).__name__}, not an object"
-                yield row, line, _Bad("bad_json", message, text.rstrip("\r\n"))
-            else:
-                yield row, line, record
-
-
-def _parquet(path: Path, skip: int, columns: list[str] | None = None) -> Records:
-    """Parquet rows, one batch of at most 256 rows in memory; row groups wholly before ``skip`` are not read."""
-    parquet = _parquet_file(path)
-    groups, row = [], 0
-    for index in range(parquet.metadata.num_row_groups):
-        rows = parquet.metadata.row_group(index).num_rows
-        if row + rows <= skip and not groups:
-            row += rows
-            continue
-        groups.append(index)
-    if not groups:
-        return
-    for batch in parquet.iter_batches(batch_size=256, row_groups=groups, columns=columns):
-        for record in batch.to_pylist():
-            row += 1
-            yield row, None, record
-
-
-def _parquet_file(path: Path):
-    import pyarrow.parquet as pq
-
-    try:  # buffered page reads: without them a whole row group (often the whole file) is read into memory
-        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
-    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
-        raise BatchError(f"{path} is not a readable Parquet file ({error})") from None
-
-
-_READERS = {
-    "csv": lambda path, skip, columns: _delimited(path, skip, ","),
-    "tsv": lambda path, skip, columns: _delimited(path, skip, "\t"),
-    "jsonl": _jsonl,
-    "parquet": _parquet,
-}
-
-
-def _raise_csv_limit() -> None:
-    """Let the csv module read cells of any length (its default stops at 131,072 characters); --max-chars decides."""
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-
-
-def _csv_line(record: list[str], delimiter: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(record)
-    return out.getvalue()
-
-
-def _has_surrogates(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
+def _records(path: Path, fmt: str, skip: int, columns: list[str] | None) -> tables.Records:
+    with _as_batch_error():
+        yield from tables.records(path, fmt, skip, columns)
 
 
 def _cut(raw: str) -> str:

@@ -11,13 +11,14 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from .errors import LaborEncodersError
+from .tables import Bad, columns_of, records
 
 logger = logging.getLogger(__name__)
 
@@ -183,61 +184,45 @@ def _detect_format(path: Path, format: str | None) -> str:
 
 
 def _read(path: Path, fmt: str) -> tuple[list[str], list[Record]]:
-    """Return the columns (in order of appearance) and the records of a file."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        if fmt == "txt":
+    """Return the columns (in order of appearance) and the records of a file (through the project's table reader,
+    :mod:`labor_encoders.tables`, except one-label-per-line text). A CSV/TSV row with fewer cells than the header
+    is padded with empty cells; any other bad record stops the load with its line number."""
+    if fmt == "txt":
+        with path.open(encoding="utf-8-sig", newline="") as f:
             return ["label"], [(n, {"label": line}) for n, line in enumerate(f, 1) if line.strip()]
-        rows = _read_jsonl(f, path) if fmt == "jsonl" else _read_delimited(f, path, fmt)
-        columns: dict[str, None] = {}
-        records = []
-        for line_no, record in rows:  # line 0 is a CSV/TSV header
-            columns.update(dict.fromkeys(record))
-            if line_no:
-                records.append((line_no, record))
-    return list(columns), records
-
-
-def _read_delimited(f: Iterable[str], path: Path, fmt: str) -> Iterator[Record]:
-    reader = csv.reader(f, delimiter="\t" if fmt == "tsv" else ",")
-    header: list[str] | None = None
-    line_num = 0
-    try:
-        while (row := next(reader, None)) is not None:
-            start, line_num = line_num + 1, reader.line_num  # a quoted cell may span several lines
-            if not row:
-                continue
-            if header is None:
-                header = [cell.strip() for cell in row]
-                yield 0, dict.fromkeys(header, "")
-            elif len(row) > len(header):
-                raise TaxonomyError(
-                    f"{path}, line {start}: {len(row)} cells but the header has {len(header)}; wrong"
-                    f" delimiter? Use format= (--format) {'csv' if fmt == 'tsv' else 'tsv'} if this is not"
-                    f" a {fmt.upper()} file, or quote cells that contain the delimiter"
-                )
-            else:
-                yield start, dict(zip(header, row + [""] * (len(header) - len(row)), strict=True))
-    except csv.Error as err:
-        raise TaxonomyError(f"{path}, line {reader.line_num}: malformed {fmt.upper()}: {err}") from None
-
-
-def _read_jsonl(f: Iterable[str], path: Path) -> Iterator[Record]:
-    for line_no, line in enumerate(f, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise TaxonomyError(f"{path}, line {line_no}: invalid JSON ({err})") from None
-        if not isinstance(record, dict):
-            kind = type(record).__name__
-            raise TaxonomyError(f"{path}, line {line_no}: expected a JSON object, got a {kind}")
-        if _LONE_SURROGATE.search(json.dumps(record, ensure_ascii=False)):  # the model could not save such a label
-            raise TaxonomyError(
-                f"{path}, line {line_no}: an escape such as \\ud800 that is not a character (a lone surrogate); "
+    header = columns_of(path, fmt) if fmt != "jsonl" else []
+    columns: dict[str, None] = dict.fromkeys(header)
+    found = []
+    for _, line, record in records(path, fmt):
+        if isinstance(record, Bad):
+            record = _short_row(record, header, path, fmt, line)
+        elif fmt == "jsonl" and _LONE_SURROGATE.search(json.dumps(record, ensure_ascii=False)):
+            raise TaxonomyError(  # the model could not save such a label
+                f"{path}, line {line}: an escape such as \\ud800 that is not a character (a lone surrogate); "
                 "fix or remove it"
             )
-        yield line_no, record
+        columns.update(dict.fromkeys(record))
+        found.append((line, record))
+    return list(columns), found
+
+
+def _short_row(bad: Bad, header: list[str], path: Path, fmt: str, line: int | None) -> dict[str, str]:
+    """A CSV/TSV row with fewer cells than the header, padded; a TaxonomyError for any other bad record."""
+    where = f"{path}, line {line}"
+    if bad.cells is not None and len(bad.cells) < len(header):
+        return dict(zip(header, [*bad.cells] + [""] * (len(header) - len(bad.cells)), strict=True))
+    if bad.cells is not None:
+        raise TaxonomyError(
+            f"{where}: {len(bad.cells)} cells but the header has {len(header)}; wrong delimiter? Use format= "
+            f"(--format) {'csv' if fmt == 'tsv' else 'tsv'} if this is not a {fmt.upper()} file, or quote cells "
+            "that contain the delimiter"
+        )
+    if bad.reason == "bad_json" and bad.message.startswith("not JSON"):
+        raise TaxonomyError(f"{where}: invalid JSON ({bad.message.removeprefix('not JSON (').rstrip(')')})")
+    if bad.reason == "bad_json":
+        kind = bad.message.removeprefix("a JSON ").split(",")[0]
+        raise TaxonomyError(f"{where}: expected a JSON object, got a {kind}")
+    raise TaxonomyError(f"{where}: {bad.message}")
 
 
 def _resolve(

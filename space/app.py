@@ -363,6 +363,8 @@ def read_ads(path: str | Path, max_ads: int = MAX_BATCH_ADS, max_mb: float = MAX
     return table
 
 
+# The Space's own readers of uploaded tables. They repeat what labor_encoders.tables does for the rest of the project
+# on purpose: the Space runs on the Hub from this folder alone, without the labor_encoders package.
 def _read_csv(name: str, content: str, suffix: str) -> AdTable:
     delimiter = "\t" if suffix == ".tsv" else ","
     # newline="" keeps line breaks inside quoted cells, and only \r and \n end a record (not U+2028 and the like)

@@ -169,7 +169,8 @@ def test_a_tampered_heads_file_fails_verification_with_a_clear_message(data, tin
     blob = bytearray((folder / HEADS_FILE).read_bytes())
     blob[-1] ^= 1
     (folder / HEADS_FILE).write_bytes(bytes(blob))
-    with pytest.raises(AdapterError, match=r"heads\.safetensors: sha256 differs from record\.json.*python -m training"):
+    expected = r"heads\.safetensors: sha256 differs from record\.json.*python -m labor_encoders\.training"
+    with pytest.raises(AdapterError, match=expected):
         verify(folder)
     with pytest.raises(AdapterError, match="sha256 differs"):
         build_jobbert(tiny_encoder_dir, None, heads=folder)

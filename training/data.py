@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -26,6 +25,7 @@ from torch.utils.data import Dataset
 from labor_encoders.evaluation.data import DataError
 from labor_encoders.hub import is_hub_id
 from labor_encoders.modeling.modeling_contextmatch import split_sentences
+from labor_encoders.tables import Bad, TableError, columns_of, records
 from labor_encoders.taxonomy import Taxonomy
 
 Pair = tuple[str, str]
@@ -193,49 +193,21 @@ def _check_columns(name: str, columns: list[str], required: tuple[str, str], fou
 Records = Iterator[tuple[str, dict[str, Any] | str]]  # (where, record or the reason it is bad)
 
 
-def _delimited(path: Path, columns: tuple[str, str], delimiter: str) -> Records:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        header: list[str] | None = None
-        line = 0
-        while True:
-            start = line + 1
-            try:
-                row = next(reader, None)
-            except csv.Error as error:
-                line = reader.line_num
-                yield f"line {start}", f"malformed {path.suffix[1:].upper()} ({error})"
-                continue
-            line = reader.line_num  # a quoted cell may span several lines
-            if row is None:
-                break
-            if not row:  # an empty line; a line of empty cells is a bad row
-                continue
-            if header is None:
-                header = [cell.strip() for cell in row]
-                _check_columns(str(path), header, columns, False)
-            elif len(row) != len(header):
-                yield f"line {start}", f"{len(row)} cells but the header has {len(header)}"
-            else:
-                yield f"line {start}", dict(zip(header, row, strict=True))
-    if header is None:
+def _delimited(path: Path, columns: tuple[str, str], fmt: str) -> Records:
+    header = columns_of(path, fmt)
+    if not header:
         raise DataError(f"{path} is empty (expected a header row with {columns[0]!r} and {columns[1]!r})")
+    _check_columns(str(path), header, columns, False)
+    for _, line, record in records(path, fmt):
+        if isinstance(record, Bad) and record.cells is not None:
+            yield f"line {line}", f"{len(record.cells)} cells but the header has {len(header)}"
+        else:
+            yield f"line {line}", record.message if isinstance(record, Bad) else record
 
 
 def _jsonl(path: Path, columns: tuple[str, str]) -> Records:
-    with path.open(encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield f"line {number}", f"not JSON ({error.msg})"
-                continue
-            yield (
-                f"line {number}",
-                record if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object",
-            )
+    for _, line, record in records(path, "jsonl"):
+        yield f"line {line}", record.message if isinstance(record, Bad) else record
 
 
 def _json(path: Path, columns: tuple[str, str]) -> Records:
@@ -252,23 +224,17 @@ def _json(path: Path, columns: tuple[str, str]) -> Records:
 
 
 def _parquet(path: Path, columns: tuple[str, str]) -> Records:
-    import pyarrow.parquet as pq
-
     try:
-        parquet = pq.ParquetFile(path)
-    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
-        raise DataError(f"{path} is not a readable Parquet file ({error})") from None
-    _check_columns(str(path), parquet.schema_arrow.names, columns, False)
-    number = 0
-    for batch in parquet.iter_batches(columns=list(dict.fromkeys(columns))):  # read once, batch by batch
-        for record in batch.to_pylist():
-            number += 1
-            yield f"row {number}", record
+        _check_columns(str(path), columns_of(path, "parquet"), columns, False)
+        for row, _, record in records(path, "parquet", columns=list(dict.fromkeys(columns))):
+            yield f"row {row}", record
+    except TableError as error:
+        raise DataError(str(error)) from None
 
 
 _READERS: dict[str, Callable[[Path, tuple[str, str]], Records]] = {
-    "csv": lambda path, columns: _delimited(path, columns, ","),
-    "tsv": lambda path, columns: _delimited(path, columns, "\t"),
+    "csv": lambda path, columns: _delimited(path, columns, "csv"),
+    "tsv": lambda path, columns: _delimited(path, columns, "tsv"),
     "jsonl": _jsonl,
     "json": _json,
     "parquet": _parquet,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import LaborEncodersError
+from ..tables import Bad, columns_of, records
 
 logger = logging.getLogger("labor_encoders")
 
@@ -93,9 +94,8 @@ def read_titles(args: argparse.Namespace) -> list[str]:
 
 
 def titles_from_file(path: Path, column: str | None) -> list[str]:
-    import csv
-    import io
-
+    """The titles of a text file (one per line) or of one column of a CSV/TSV file (read by
+    :mod:`labor_encoders.tables`); a row without that cell gives an empty title and a warning."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -106,10 +106,10 @@ def titles_from_file(path: Path, column: str | None) -> list[str]:
         if column:
             raise UsageError(f"--column needs a .csv or .tsv file, {path.name} is read as one title per line")
         return text.splitlines()
-    rows = list(csv.reader(io.StringIO(text), delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
-    if not rows:
+    fmt = path.suffix.lower()[1:]
+    header = columns_of(path, fmt)
+    if not header:
         raise UsageError(f"{path} is empty")
-    header = rows[0]
     candidates = [column] if column else ["title", "vacancyTitle", "job_title", "label"]
     name = next((c for c in candidates if c in header), None)
     if name is None:
@@ -120,8 +120,11 @@ def titles_from_file(path: Path, column: str | None) -> list[str]:
         name = header[0]
     position = header.index(name)
     titles = []
-    for line, row in enumerate(rows[1:], start=2):
-        if position >= len(row):
+    for _, line, record in records(path, fmt):
+        if isinstance(record, Bad) and record.cells is None:
+            raise UsageError(f"{path}, line {line}: {record.message}")
+        cells = record.cells if isinstance(record, Bad) else list(record.values())
+        if position >= len(cells):
             print(f"warning: {path}:{line} has no {name!r} cell; its title is empty", file=sys.stderr)
-        titles.append(row[position] if position < len(row) else "")
+        titles.append(cells[position] if position < len(cells) else "")
     return titles
