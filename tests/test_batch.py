@@ -196,6 +196,7 @@ def test_skipping_records_resumes_exactly_after_them(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+@pytest.mark.slow
 def test_reading_is_streamed_whatever_the_file_size(tmp_path, suffix) -> None:
     """A 32 MB file (Parquet: in one row group) is read with under 1 MB of Python objects and 8 MB of Arrow buffers."""
     ads = [{"id": str(i), "title": "developer", "text": os.urandom(450).hex()} for i in range(36_000)]
@@ -423,6 +424,7 @@ def model_flags(model_dirs) -> list[str]:
     return ["--model", str(model_dirs["model"]), "--jobbert-model", str(model_dirs["jobbert"])]
 
 
+@pytest.mark.slow
 def test_cli_reads_a_folder_of_csv_jsonl_and_parquet(tmp_path, model_dirs) -> None:
     folder = tmp_path / "ads"
     folder.mkdir()
@@ -482,6 +484,7 @@ def many_ads(tmp_path_factory, model_dirs) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+@pytest.mark.slow
 def test_cli_interrupted_for_real_then_rerun_equals_an_uninterrupted_run(tmp_path, many_ads, model_dirs, signum):
     """Ctrl+C and SIGTERM write the ads in hand as a part and stop; SIGKILL loses what came after the last part."""
     source, reference = many_ads

@@ -38,6 +38,7 @@ def inputs(tmp_path_factory):
     return files
 
 
+@pytest.mark.slow
 def test_two_ray_workers_give_the_single_process_output_and_resume(local_ray, inputs, options, annotator, tmp_path):
     from labor_encoders.batch_ray import run_ray
 

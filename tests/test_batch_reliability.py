@@ -120,6 +120,7 @@ def test_the_ray_engine_takes_the_lock_before_starting_ray(tmp_path, options) ->
     assert not job.output.exists()
 
 
+@pytest.mark.slow
 def test_two_real_batch_runs_on_one_output_and_a_killed_holder(tmp_path, model_dirs) -> None:
     """The second command stops at once naming the folder and the PID; SIGKILL frees the lock for the rerun."""
     source = write_csv(tmp_path / "ads.csv", make_ads(3000))

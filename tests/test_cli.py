@@ -27,6 +27,7 @@ def tiny_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     return save_model(make_tiny_model(tiny_tokenizer), tmp_path_factory.mktemp("cli") / "tiny")
 
 
+@pytest.mark.slow
 def test_extract_json_has_the_documented_shape(tiny_dir) -> None:
     ad = "Strong python and sql skills.\nGreat team work!"
     done = run("extract", "--model", str(tiny_dir), "--json", "--top-k", "3", ad, "")
@@ -64,6 +65,7 @@ def test_extract_threshold_flag_and_plain_output(tiny_dir) -> None:
         (["build", "--output", "/tmp/x", "--label-column", "name"], "--taxonomy"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_gives_a_clear_error_and_exit_status_2(args, message) -> None:
     done = run(*args)
     assert done.returncode == 2
@@ -77,6 +79,7 @@ def test_extract_refuses_a_binary_file(tiny_dir, tmp_path) -> None:
     assert done.returncode == 2 and "not UTF-8" in done.stderr
 
 
+@pytest.mark.slow
 def test_build_from_a_custom_taxonomy_and_backbone(tmp_path, tiny_encoder_dir) -> None:
     taxonomy = tmp_path / "skills.csv"
     taxonomy.write_text("code,name,synonyms\nS1,python,py\nS2,sql,\nS3,team work,teamwork|collaboration\nS4,,\n")

@@ -160,6 +160,7 @@ def assert_scores_nonnegative(model_dir: Path, labels: list[str], sentences: lis
 
 
 # ---------------------------------------------------------------------------------------------- skill-extraction
+@pytest.mark.slow
 def test_skill_extraction_json_per_split_and_scoring(contextmatch_dir, data, cache_env) -> None:
     done = run(
         "evaluate",
@@ -197,6 +198,7 @@ def test_skill_extraction_json_per_split_and_scoring(contextmatch_dir, data, cac
         assert mini["n"] == 1 and mini["mrr"] in (0.5, 1.0) and mini["rp@5"] == mini["rp@10"] == 100.0
 
 
+@pytest.mark.slow
 def test_one_file_scored_one_way_prints_its_scores_alone(contextmatch_dir, data, cache_env) -> None:
     done = run(
         "evaluate",
@@ -215,6 +217,7 @@ def test_one_file_scored_one_way_prints_its_scores_alone(contextmatch_dir, data,
     assert set(scores) >= RANKING_KEYS and scores["n"] == 2 and scores["mrr"] == 1.0
 
 
+@pytest.mark.slow
 def test_skill_extraction_text_output_and_output_folder(contextmatch_dir, data, cache_env, tmp_path) -> None:
     output = tmp_path / "results"
     done = run(
@@ -244,6 +247,7 @@ def test_skill_extraction_text_output_and_output_folder(contextmatch_dir, data, 
     assert lines[2:] == [f"| house | contextmatch | 1.000 | 100.00 | 100.00 | 100.00 | {PUBLISHED_HOUSE} |"]
 
 
+@pytest.mark.slow
 def test_two_files_of_one_split_are_both_reported(contextmatch_dir, data, cache_env, tmp_path) -> None:
     test_split = write(tmp_path / "house_test_annotations.csv", MINI_CSV)
     done = run(
@@ -265,6 +269,7 @@ def test_two_files_of_one_split_are_both_reported(contextmatch_dir, data, cache_
 
 
 # ------------------------------------------------------------------------------------------------------ skill-xl
+@pytest.mark.slow
 def test_skill_xl_at_tau_zero_predicts_every_skill(contextmatch_dir, data, cache_env) -> None:
     sentences = ["Strong python and sql skills.", "Great team work and data analysis.", "We offer a bike."]
     assert_scores_nonnegative(contextmatch_dir, XL_LABELS, sentences)
@@ -303,6 +308,7 @@ def test_skill_xl_at_tau_zero_predicts_every_skill(contextmatch_dir, data, cache
     assert after["redundant"] <= before["redundant"]
 
 
+@pytest.mark.slow
 def test_skill_xl_above_one_predicts_nothing(contextmatch_dir, data, cache_env, tmp_path) -> None:
     done = run(
         "evaluate",
@@ -358,6 +364,7 @@ def test_job_normalization_against_an_occupations_file(jobbert_dir, data) -> Non
     assert scores["index"] == "occupations.csv"
 
 
+@pytest.mark.slow
 def test_job_normalization_against_the_model_index(jobbert_dir, data, tmp_path) -> None:
     done = run(
         "evaluate",
@@ -400,6 +407,7 @@ def check_sweep(result: dict, sentences: int) -> None:
     assert 0.0 <= result["best"]["tau"] <= 1.0
 
 
+@pytest.mark.slow
 def test_calibrate_writes_the_best_threshold_into_the_model(contextmatch_dir, data, cache_env, tmp_path) -> None:
     model = shutil.copytree(contextmatch_dir, tmp_path / "model")
     sentences = ranked_sentences(data["house"], RANKING_LABELS)
@@ -440,6 +448,7 @@ def test_calibrate_writes_the_best_threshold_into_the_model(contextmatch_dir, da
     assert f"best τ = {tau:.2f}" in done.stdout and f"written into {model / 'config.json'}" in done.stdout
 
 
+@pytest.mark.slow
 def test_calibrate_no_write_reports_into_the_model_folder(contextmatch_dir, data, cache_env, tmp_path) -> None:
     model = shutil.copytree(contextmatch_dir, tmp_path / "model")
     config = (model / "config.json").read_bytes()
@@ -521,6 +530,7 @@ def test_evaluate_without_a_benchmark_shows_usage() -> None:
         ),
     ],
 )
+@pytest.mark.slow
 def test_bad_data_exits_2_with_a_message(
     args, message, contextmatch_dir, jobbert_dir, data, cache_env, tmp_path
 ) -> None:
@@ -534,6 +544,7 @@ def test_bad_data_exits_2_with_a_message(
     assert message in done.stderr and "Traceback" not in done.stderr and done.stdout == ""
 
 
+@pytest.mark.slow
 def test_uncached_hub_dataset_offline_says_so(contextmatch_dir, cache_env, tmp_path) -> None:
     hf_home = tmp_path / "hf-home"
     hf_home.mkdir()

@@ -63,6 +63,7 @@ def titles_of(results: list[dict]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ input handling
+@pytest.mark.slow
 def test_txt_file_comes_after_the_arguments_and_keeps_blank_lines(tiny_jobbert, tmp_path) -> None:
     titles = write(tmp_path / "titles.txt", "\ufeffnurse\n\n  chef  \r\nbaker")
     results, stderr = normalize_json("--model", str(tiny_jobbert), "--top-k", "2", "--file", str(titles), "cook")
@@ -74,6 +75,7 @@ def test_txt_file_comes_after_the_arguments_and_keeps_blank_lines(tiny_jobbert, 
     assert "warning" not in stderr
 
 
+@pytest.mark.slow
 def test_csv_file_with_a_title_column_and_a_short_row(tiny_jobbert, tmp_path) -> None:
     jobs = write(tmp_path / "jobs.csv", 'id,title,company\n1,nurse,acme\n2\n3,"chef, head",x\n4,,y\n')
     results, stderr = normalize_json("--model", str(tiny_jobbert), "--top-k", "1", "--file", str(jobs))
@@ -98,6 +100,7 @@ def test_tsv_file_with_a_chosen_column_and_text_output(tiny_jobbert, tmp_path) -
         assert via in ([], ["(as 'carer')"], ["(as 'cook')"])
 
 
+@pytest.mark.slow
 def test_standard_input_is_read_where_the_dash_stands(tiny_jobbert) -> None:
     results, _ = normalize_json("--model", str(tiny_jobbert), "baker", "-", "nurse", stdin="chef\n\n cook\n")
     assert titles_of(results) == ["baker", "chef", "", " cook", "nurse"]

@@ -117,6 +117,7 @@ def test_the_cross_rank_duplicate_changes_the_global_loss(tiny_tokenizer) -> Non
 
 # ----------------------------------------------------------------------------------------- two processes == one
 @pytest.mark.parametrize("name", COMPARED)
+@pytest.mark.slow
 def test_two_processes_take_the_single_process_step_on_the_global_batch(
     two_process_results, single_process_results, tiny_tokenizer, name
 ) -> None:

@@ -371,6 +371,7 @@ def test_kept_columns_are_checked_and_named(tmp_path) -> None:
         check_columns([path], Columns(keep=("county",)))
 
 
+@pytest.mark.slow
 def test_batch_keeps_columns_then_analyze_runs_from_the_command_line(tmp_path, tiny_tokenizer, mini_esco) -> None:
     from labor_encoders.build import save_model
     from tests.conftest import make_tiny_model
@@ -533,6 +534,7 @@ def test_the_report_draws_every_chart_in_a_real_browser_without_a_network(result
     assert all(url.startswith(("file:", "data:", "blob:")) for url in requests), requests
 
 
+@pytest.mark.slow
 def test_the_scale_benchmark_runs_end_to_end_on_a_small_synthetic_corpus(tmp_path, capsys) -> None:
     from labor_encoders.evaluation.benchmark_analyze import main
 

@@ -99,6 +99,7 @@ def test_only_layers_with_outlier_inputs_are_split_and_the_encoder_is_unchanged(
         int8_split.split_outliers(model.encoder, ranges, k=0)
 
 
+@pytest.mark.slow
 def test_an_encoder_with_outliers_exports_an_int8_graph_whose_outlier_products_alone_stay_float32(
     tiny_tokenizer, tmp_path
 ) -> None:
@@ -163,6 +164,7 @@ def test_the_split_keeps_int8_faithful_where_plain_quantisation_is_not(tmp_path)
     assert errors["split"] < 0.005 and errors["plain"] > 10 * errors["split"], errors  # measured 0.0006 and 0.025
 
 
+@pytest.mark.slow
 def test_a_bad_calibration_file_stops_the_export_before_any_work(tiny_tokenizer, tmp_path) -> None:
     folder = save_model(make_tiny_model(tiny_tokenizer, "bert"), tmp_path / "model")
     (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")

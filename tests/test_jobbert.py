@@ -210,6 +210,7 @@ print(json.dumps({"class": type(model).__module__, "titles": model.encode_titles
 """
 
 
+@pytest.mark.slow
 def test_tiny_jobbert_loads_with_automodel_in_a_process_without_the_project(jobbert, tmp_path) -> None:
     folder = save_model(jobbert, tmp_path / "tiny-jobbert")
     config = json.loads((folder / "config.json").read_text())

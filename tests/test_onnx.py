@@ -45,6 +45,7 @@ def _session(path) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow
 def test_the_graph_is_valid_and_maps_ids_and_mask_to_token_vectors_and_mask(exported) -> None:
     _, folder = exported
     graph = onnx.load(str(onnx_path(folder)))
@@ -165,6 +166,7 @@ def test_new_weights_after_the_export_are_reported(bert_model, tmp_path, caplog)
     assert "changed after the ONNX export" in caplog.text and "export-onnx" in caplog.text
 
 
+@pytest.mark.slow
 def test_cli_export_onnx_then_extract_with_each_backend(bert_model, tmp_path, capsys) -> None:
     from labor_encoders.cli import main
 

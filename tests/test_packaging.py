@@ -80,6 +80,7 @@ def test_the_wheel_holds_one_top_level_package_with_its_data(wheel) -> None:
     assert not [name for name in names if name.startswith("labor_encoders/tests") or "/tests/" in name]
 
 
+@pytest.mark.slow
 def test_the_installed_package_runs_without_the_checkout(clean_env, tmp_path) -> None:
     """`labor-encoders --help`, every subpackage under the one name, no stray top-level name, and a tiny model saved
     by the installed package that `AutoModel.from_pretrained(..., trust_remote_code=True)` loads and runs."""

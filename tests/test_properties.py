@@ -116,6 +116,7 @@ def test_extract_takes_any_text_and_its_evidence_is_a_slice_of_it(model, batch) 
     ],
     ids=["1-MB-word", "20k-sentences", "20k-lines"],
 )
+@pytest.mark.slow
 def test_extract_on_huge_inputs_ends_in_bounded_time(model, text) -> None:
     started = time.perf_counter()
     (result,) = model.extract(text, top_k=5, batch_size=256)

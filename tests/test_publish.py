@@ -74,6 +74,7 @@ def assert_no_pickle(folder: Path) -> None:
             assert not zipfile.is_zipfile(path), path
 
 
+@pytest.mark.slow
 def test_the_contextmatch_dry_run_folder_loads_in_a_fresh_process_with_the_same_outputs(
     models, folders, tmp_path, capsys
 ) -> None:
@@ -94,6 +95,7 @@ def test_the_contextmatch_dry_run_folder_loads_in_a_fresh_process_with_the_same_
     assert_same_outputs(models["contextmatch"], load_in_fresh_process(output, tmp_path))
 
 
+@pytest.mark.slow
 def test_the_jobbert_dry_run_folder_loads_in_a_fresh_process_with_the_same_outputs(models, folders, tmp_path) -> None:
     output = tmp_path / "repo"
     assert dry_run(folders["jobbert"], output) == 0
@@ -108,6 +110,7 @@ def test_the_jobbert_dry_run_folder_loads_in_a_fresh_process_with_the_same_outpu
 
 
 @pytest.mark.parametrize("kind", ["contextmatch", "jobbert"])
+@pytest.mark.slow
 def test_the_cards_usage_snippet_runs_as_written(folders, tmp_path, kind) -> None:
     """The card's first Python block, with the repo id pointing at the dry-run folder, in a fresh process."""
     output = tmp_path / "repo"
@@ -330,6 +333,7 @@ def test_a_rejected_token_says_how_to_log_in(folders, online, tmp_path) -> None:
 # --- model.push_to_hub from Python ---
 
 
+@pytest.mark.slow
 def test_push_to_hub_uploads_code_index_and_tokenizer(models, monkeypatch, tmp_path) -> None:
     """transformers' push_to_hub saves then commits: the commit holds everything a Hub user needs to load it."""
     import transformers.utils.hub as hub
@@ -380,6 +384,7 @@ def test_the_default_models_dry_run_loads_in_a_fresh_process(default_model, defa
     assert_same_outputs(default_model, load_in_fresh_process(output, tmp_path, texts=TEXTS))
 
 
+@pytest.mark.slow
 def test_the_jobbert_cards_sentence_transformers_snippet_runs(models, folders, tmp_path, monkeypatch) -> None:
     """The card's second Python block, with the download replaced by the dry-run folder: the exported
     sentence-transformers model encodes titles as ``encode_titles`` does."""

@@ -76,6 +76,7 @@ def assert_same_outputs(model: ConTeXTMatchModel, loaded: dict) -> None:
     assert loaded["class"].startswith("transformers_modules.")  # the folder's copy of the code, not ours
 
 
+@pytest.mark.slow
 def test_tiny_model_loads_with_automodel_in_a_process_without_the_project(tiny_model, tmp_path) -> None:
     folder = save_model(tiny_model, tmp_path / "tiny-contextmatch")
     files = sorted(p.name for p in folder.iterdir())

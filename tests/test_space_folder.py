@@ -117,6 +117,7 @@ def run_app(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_space_folder_runs_on_its_own_with_models_from_variables(tiny_folders, tmp_path) -> None:
     contextmatch, jobbert = tiny_folders
     port = free_port()
@@ -137,6 +138,7 @@ def test_the_space_folder_runs_on_its_own_with_models_from_variables(tiny_folder
         ({"CONTEXTMATCH_MODEL": "some-org/no-such-model", "JOBBERT_MODEL": "x/y"}, "cannot load the model"),
     ],
 )
+@pytest.mark.slow
 def test_the_space_says_which_models_it_needs(tmp_path, env, message) -> None:
     process = run_app(tmp_path, env)
     _, stderr = process.communicate(timeout=180)
@@ -162,6 +164,7 @@ def served_url(process: subprocess.Popen, seconds: float = 300) -> str:
     raise AssertionError("the demo never printed its URL")
 
 
+@pytest.mark.slow
 def test_the_demo_command_serves_the_page_and_stops_cleanly(tiny_folders) -> None:
     contextmatch, jobbert = tiny_folders
     port = free_port()
@@ -174,6 +177,7 @@ def test_the_demo_command_serves_the_page_and_stops_cleanly(tiny_folders) -> Non
         assert stop(process, signal.SIGINT) == 0  # Ctrl+C, even where the test runner started us with SIGINT ignored
 
 
+@pytest.mark.slow
 def test_the_demo_command_refuses_a_busy_port_before_loading_anything() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

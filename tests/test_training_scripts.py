@@ -89,6 +89,7 @@ def test_yaml_config_gives_defaults_and_flags_win(tmp_path) -> None:
         parse_with_config(common_arguments("test"), ["--config", str(config)])
 
 
+@pytest.mark.slow
 def test_accelerate_launch_trains_contextmatch_and_saves_a_hub_folder(workdir, tmp_path) -> None:
     output = tmp_path / "run"
     done = run(
@@ -127,6 +128,7 @@ def test_accelerate_launch_trains_contextmatch_and_saves_a_hub_folder(workdir, t
     assert loaded["class"].startswith("transformers_modules.") and len(loaded["extract"]) == 3
 
 
+@pytest.mark.slow
 def test_accelerate_launch_trains_jobbert_and_saves_a_hub_folder(workdir, tmp_path) -> None:
     output = tmp_path / "run"
     run(
@@ -169,6 +171,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_take_the_same_steps_as_one_process_on_the_global_batch(workdir, tmp_path) -> None:
     common = [
         "--model",
@@ -232,6 +235,7 @@ def test_two_processes_take_the_same_steps_as_one_process_on_the_global_batch(wo
         torch.testing.assert_close(two[name], one[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(workdir, tmp_path) -> None:
     common = [
         "--model",
@@ -282,6 +286,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(workdir, tmp_path) 
     assert steps == [1, 2, 3, 4, 5, 6]  # continued at step 5, nothing repeated
 
 
+@pytest.mark.slow
 def test_the_cli_wrapper_and_the_jobbert_pair_pipeline(workdir, tmp_path) -> None:
     ads = tmp_path / "ads.csv"
     ads.write_text("title,text\npython developer,python and sql skills\n,team work\ncook,\n", encoding="utf-8")
@@ -329,6 +334,7 @@ def test_the_cli_wrapper_and_the_jobbert_pair_pipeline(workdir, tmp_path) -> Non
     assert done.returncode != 0 and "labor-encoders jobbert-pairs" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_setup_merges_the_shipped_adapter_without_training_and_rebuilds_when_it_changes(
     tiny_encoder_dir, workdir, tmp_path, monkeypatch
 ) -> None:
@@ -400,6 +406,7 @@ def test_the_setup_merges_the_shipped_adapter_without_training_and_rebuilds_when
     assert build.load_contextmatch(output).config.num_skills == model.config.num_skills  # the built one is kept
 
 
+@pytest.mark.slow
 def test_lora_training_writes_a_small_reproducible_adapter_that_merges_into_the_trained_model(
     workdir, tmp_path
 ) -> None:
@@ -452,6 +459,7 @@ def test_lora_training_writes_a_small_reproducible_adapter_that_merges_into_the_
         verify(adapter)
 
 
+@pytest.mark.slow
 def test_build_adapter_and_push_adapter_from_the_command_line(tiny_encoder_dir, workdir, tmp_path) -> None:
     """`labor-encoders build --adapter` merges a trained adapter into a remote-code folder equal to the training's own
     merged model; `push adapter --dry-run` writes the adapter's repository (PEFT files, record, card); a damaged
@@ -506,6 +514,7 @@ def test_build_adapter_and_push_adapter_from_the_command_line(tiny_encoder_dir, 
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_calibrate_in_training_finds_the_threshold_labor_encoders_calibrate_finds(
     workdir, shared_data, tmp_path
 ) -> None:
@@ -530,6 +539,7 @@ def test_calibrate_in_training_finds_the_threshold_labor_encoders_calibrate_find
         )
 
 
+@pytest.mark.slow
 def test_calibrate_record_puts_tau_into_the_adapter_record_and_the_next_build_uses_it(
     tiny_encoder_dir, workdir, shared_data, tmp_path
 ) -> None:

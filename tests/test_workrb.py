@@ -225,6 +225,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
+@pytest.mark.slow
 def test_cli_runs_workrb_on_local_files(tiny_tokenizer, tiny_jobbert, data_dir, tmp_path) -> None:
     make_tiny_model(tiny_tokenizer).save_pretrained(tmp_path / "cm")  # one encoder kind: each run is a process
     tiny_jobbert.save_pretrained(tmp_path / "jb")
@@ -259,6 +260,7 @@ def test_cli_runs_workrb_on_local_files(tiny_tokenizer, tiny_jobbert, data_dir, 
         ),
     ],
 )
+@pytest.mark.slow
 def test_cli_errors_exit_2_with_a_message(args, message, data_dir, tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     args = [a.format(empty=tmp_path / "empty", data=data_dir) for a in args]
