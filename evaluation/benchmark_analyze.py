@@ -35,7 +35,7 @@ def write_synthetic_output(folder: Path, ads: int, esco, part_size: int = 1_000_
     """A complete batch output of ``ads`` synthetic ads in ``folder`` (see the module docstring); returns sizes."""
     import duckdb
 
-    from labor_encoders.batch import STATE_VERSION
+    from labor_encoders.batch.runner import STATE_VERSION
 
     (folder / "parquet").mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()

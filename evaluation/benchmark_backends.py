@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     args.model = str(resolve_model_dir(args.model))
     with tempfile.TemporaryDirectory(prefix="bench-backends-model-") as tmp:
         if args.export and any(b != "torch" for b in args.backends):
-            from labor_encoders.onnx_export import export_onnx
+            from labor_encoders.backends.onnx_export import export_onnx
 
             target = Path(args.work or tmp) / "model"
             print(f"exporting ONNX graphs into {target} ...", file=sys.stderr, flush=True)

@@ -34,8 +34,8 @@ def skill_xl_sentences(path: Path, count: int) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     import onnxruntime
 
+    from labor_encoders.backends.onnx_export import INPUT_NAMES, OUTPUT_NAMES, onnx_path, session_options
     from labor_encoders.build import load_contextmatch, resolve_model_dir
-    from labor_encoders.onnx_export import INPUT_NAMES, OUTPUT_NAMES, onnx_path, session_options
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("graphs", nargs="*", type=Path, help="ONNX graphs (default: the model folder's two)")

@@ -7,7 +7,7 @@ not UTF-8, a JSONL line that is not a JSON object). Nothing is held beyond one r
 batch of 256 rows. What a bad record means is the caller's choice: the batch runner writes it to its rejects file,
 training counts and skips it, the taxonomy and benchmark readers stop with its message.
 
-Batch input (:mod:`labor_encoders.batch_input`), training pairs (``labor_encoders.training.data``), taxonomies
+Batch input (:mod:`labor_encoders.batch.inputs`), training pairs (``labor_encoders.training.data``), taxonomies
 (:mod:`labor_encoders.taxonomy`), benchmark files (``labor_encoders.evaluation.data``) and the CLI's title files read
 through here. The web demo's upload reader (``space/app.py``) keeps its own copy, because the Space runs on the Hub
 without this package.

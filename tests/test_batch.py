@@ -16,20 +16,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from labor_encoders.batch import (
-    OUTPUT_COLUMNS,
-    Annotator,
-    BatchJob,
-    ModelOptions,
-    run_local,
-)
-from labor_encoders.batch_input import (
+from labor_encoders.batch.inputs import (
     BatchError,
     Columns,
     check_columns,
     count_records,
     find_inputs,
     read_items,
+)
+from labor_encoders.batch.runner import (
+    OUTPUT_COLUMNS,
+    Annotator,
+    BatchJob,
+    ModelOptions,
+    run_local,
 )
 from labor_encoders.build import save_model
 

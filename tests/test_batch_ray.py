@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from labor_encoders.batch import BatchJob, run_local
-from labor_encoders.batch_input import Columns
+from labor_encoders.batch.inputs import Columns
+from labor_encoders.batch.runner import BatchJob, run_local
 from tests.test_batch import annotator, make_ads, model_dirs, options, read_output, read_rejects, write_csv, write_jsonl
 
 ray = pytest.importorskip("ray")
@@ -40,7 +40,7 @@ def inputs(tmp_path_factory):
 
 @pytest.mark.slow
 def test_two_ray_workers_give_the_single_process_output_and_resume(local_ray, inputs, options, annotator, tmp_path):
-    from labor_encoders.batch_ray import run_ray
+    from labor_encoders.batch.ray_data import run_ray
 
     def job(name: str, **kwargs) -> BatchJob:
         return BatchJob(inputs, tmp_path / name, Columns(id="id"), options, part_size=40, write_csv=True, **kwargs)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from labor_encoders import batch
-from labor_encoders.batch import BatchJob, OutputWriteError, run_local
-from labor_encoders.batch_input import Columns
+from labor_encoders.batch import runner as batch
+from labor_encoders.batch.inputs import Columns
+from labor_encoders.batch.runner import BatchJob, OutputWriteError, run_local
 from labor_encoders.cli import main
 from labor_encoders.locking import OutputLocked, lock_path, output_lock
 from tests import test_batch
@@ -112,7 +112,7 @@ def test_batch_refuses_a_locked_output_in_process(tmp_path, options, annotator) 
 
 
 def test_the_ray_engine_takes_the_lock_before_starting_ray(tmp_path, options) -> None:
-    from labor_encoders.batch_ray import run_ray
+    from labor_encoders.batch.ray_data import run_ray
 
     job = BatchJob([write_csv(tmp_path / "ads.csv", make_ads(3))], tmp_path / "out", options=options)
     with output_lock(job.output, "another batch"), pytest.raises(OutputLocked, match="another batch"):

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from labor_encoders.batch import STATE_VERSION, BatchJob, ModelOptions, output_schema, run_local
-from labor_encoders.batch_input import Columns, check_columns, keep_all
+from labor_encoders.batch.inputs import Columns, check_columns, keep_all
+from labor_encoders.batch.runner import STATE_VERSION, BatchJob, ModelOptions, output_schema, run_local
 from labor_encoders.insights import AnalysisError, EscoError, analyze, load_esco
 from tests.conftest import SHARED_DATA
 
@@ -365,7 +365,7 @@ def test_kept_columns_are_checked_and_named(tmp_path) -> None:
     _write(path, ["text", "title", "region", "source"], [["sql", "dev", "North", "board"]])
     assert keep_all([path], Columns()) == ("region", "source")
     assert Columns(keep=("region", "source")).kept() == {"region": "region", "source": "input_source"}
-    from labor_encoders.batch_input import BatchError
+    from labor_encoders.batch.inputs import BatchError
 
     with pytest.raises(BatchError, match="--keep-columns names 'county', which no input has; the inputs' columns"):
         check_columns([path], Columns(keep=("county",)))

@@ -1,6 +1,6 @@
-"""The int8 outlier split (labor_encoders.int8_split): exact in float32, found where the outliers are, kept float32
-by the quantiser, and what makes int8 faithful on an encoder with outlier channels. Tiny models built in-process;
-the real-weights figures are in tests/test_onnx.py."""
+"""The int8 outlier split (labor_encoders.backends.int8_split): exact in float32, found where the outliers are, kept
+float32 by the quantiser, and what makes int8 faithful on an encoder with outlier channels. Tiny models built
+in-process; the real-weights figures are in tests/test_onnx.py."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import onnxruntime
 import pytest
 import torch
 
-from labor_encoders import int8_split
+from labor_encoders.backends import int8_split
+from labor_encoders.backends.onnx_export import onnx_path, quiet_exporters
 from labor_encoders.build import save_model
-from labor_encoders.onnx_export import onnx_path, quiet_exporters
 from tests.conftest import WORDS, make_tiny_model
 
 SENTENCES = [

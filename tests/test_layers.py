@@ -23,8 +23,7 @@ FOLDERS = {  # import name -> folder of the checkout (the wheel maps them the sa
     "labor_encoders.space": "space",
 }
 # modules of labor_encoders/ above the core: they may use the analysis layers beside them
-UPPER = {"cli": 3, "batch": 2, "batch_ray": 2, "backends": 2, "onnx_export": 2, "onnx_model": 2, "int8_split": 2}
-UPPER |= {"publish": 2, "workrb_models": 2, "workrb_tasks": 2}
+UPPER = {"cli": 3, "batch": 2, "backends": 2, "publish": 2, "workrb": 2}
 LAYER_OF_PACKAGE = {"modeling": 0, "training": 2, "evaluation": 2, "model_cards": 2, "insights": 2, "space": 3}
 LAYER_OF_MODULE = {
     # the reader of ESCO's official download: core data, kept in insights/ because the Space copies that folder whole

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from labor_encoders.backends import BackendError, load_extractor
+from labor_encoders.backends.onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_onnx, onnx_path
 from labor_encoders.build import save_model
-from labor_encoders.onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_onnx, onnx_path
 from tests.conftest import WORDS, make_tiny_model
 
 AD = "We offer a bike. Python skills; SQL is a plus.\n- Great team work and communication!\n" + " ".join(WORDS)

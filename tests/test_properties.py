@@ -17,8 +17,8 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from labor_encoders.batch import BatchJob, run_local
-from labor_encoders.batch_input import REASONS, BatchError, Columns, count_records, read_items
+from labor_encoders.batch.inputs import REASONS, BatchError, Columns, count_records, read_items
+from labor_encoders.batch.runner import BatchJob, run_local
 from labor_encoders.modeling.modeling_contextmatch import split_sentences
 from labor_encoders.taxonomy import TaxonomyError, load_taxonomy
 from tests import test_batch

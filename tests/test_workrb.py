@@ -18,8 +18,8 @@ pytest.importorskip("workrb")
 
 from workrb.types import ModelInputType  # noqa: E402
 
-from labor_encoders.workrb_models import ConTeXTMatchWorkRB, JobBERTWorkRB  # noqa: E402
-from labor_encoders.workrb_tasks import build_tasks, job_normalization_dataset, run  # noqa: E402
+from labor_encoders.workrb.models import ConTeXTMatchWorkRB, JobBERTWorkRB  # noqa: E402
+from labor_encoders.workrb.tasks import build_tasks, job_normalization_dataset, run  # noqa: E402
 from tests.conftest import TINY_SKILLS, make_tiny_model  # noqa: E402
 
 CLI = [sys.executable, "-m", "labor_encoders.cli"]

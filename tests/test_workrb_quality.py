@@ -20,8 +20,8 @@ pytest.importorskip("workrb")
 from labor_encoders.evaluation.benchmarks import with_benchmark_index  # noqa: E402
 from labor_encoders.evaluation.jobbert_titles import evaluate_titles, load_preferred_labels, load_title_benchmark  # noqa: E402
 from labor_encoders.evaluation.skillspan import evaluate_ranking, load_skillspan  # noqa: E402
-from labor_encoders.workrb_models import ConTeXTMatchWorkRB, JobBERTWorkRB  # noqa: E402
-from labor_encoders.workrb_tasks import build_tasks, job_normalization_dataset, local_task, run  # noqa: E402
+from labor_encoders.workrb.models import ConTeXTMatchWorkRB, JobBERTWorkRB  # noqa: E402
+from labor_encoders.workrb.tasks import build_tasks, job_normalization_dataset, local_task, run  # noqa: E402
 
 pytestmark = pytest.mark.real_weights
 EVERY = 10  # job normalisation: every 10th title of the validation split

@@ -70,8 +70,8 @@ def _add_batch_command(commands) -> None:
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from ..backends import BackendError
-    from ..batch import BatchJob, ModelOptions, run_local
-    from ..batch_input import BatchError, Columns, check_columns, find_inputs, keep_all
+    from ..batch.inputs import BatchError, Columns, check_columns, find_inputs, keep_all
+    from ..batch.runner import BatchJob, ModelOptions, run_local
 
     for flag, value, least in [("--part-size", args.part_size, 1), ("--max-chars", args.max_chars, 1)]:
         if value < least:
@@ -117,7 +117,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             limit=args.limit,
         )
         if args.engine == "ray":
-            from ..batch_ray import run_ray
+            from ..batch.ray_data import run_ray
 
             result = run_ray(
                 job,

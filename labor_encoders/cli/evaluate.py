@@ -106,10 +106,10 @@ def _workrb_flags(kinds) -> None:
 
 def _cmd_evaluate_workrb(args: argparse.Namespace) -> int:
     try:
-        from .. import workrb_tasks
+        from ..workrb import tasks as workrb_tasks
     except ImportError as error:
         raise UsageError(f"{error}: install the extra with pip install 'labor-encoders[workrb]'") from error
-    from ..workrb_models import ConTeXTMatchWorkRB, JobBERTWorkRB
+    from ..workrb.models import ConTeXTMatchWorkRB, JobBERTWorkRB
 
     workrb_tasks.workrb_logs_to_stderr(logging.WARNING if args.quiet else logging.INFO)
     tasks, skipped = workrb_tasks.build_tasks(

@@ -232,8 +232,8 @@ def _cmd_export_jobbert(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from ..backends.onnx_export import ExportError, export_onnx
     from ..build import resolve_model_dir
-    from ..onnx_export import ExportError, export_onnx
 
     if not args.int8 and (args.calibration or args.outlier_channels is not None):
         raise UsageError("--calibration and --outlier-channels set up the int8 graph: add --int8")

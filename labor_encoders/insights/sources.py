@@ -19,7 +19,7 @@ except ImportError:  # the copy beside a Space's app.py, which runs without the 
     LaborEncodersError = ValueError
 
 try:
-    from ..batch import STATE_VERSION
+    from ..batch.runner import STATE_VERSION
 except ImportError:  # the copy beside a Space's app.py, which only reads the Parquet files it writes itself
     STATE_VERSION = None
 

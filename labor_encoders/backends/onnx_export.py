@@ -12,7 +12,8 @@ tokenizer, the config and the skill index stay where they are in the model folde
 
 Int8 (measured in the README): every linear layer of the encoder is quantised, weights per output channel and
 activations per batch, after its few outlier input channels are split off into a small float32 product
-(:mod:`labor_encoders.int8_split`); without that split the token vectors' cosine to the fp32 ones falls to about 0.81.
+(:mod:`labor_encoders.backends.int8_split`); without that split the token vectors' cosine to the fp32 ones falls to
+about 0.81.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from .errors import ExportError
+from ..errors import ExportError
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +86,12 @@ def export_onnx(
 
     With ``output`` the folder is first copied there (so the source, e.g. the cached default, stays untouched) and
     the graphs go into the copy. ``calibration`` (a text file, one text a line; default: ESCO skill descriptions)
-    and ``outlier_channels`` (per linear layer, default 4) set the int8 split (:mod:`labor_encoders.int8_split`).
+    and ``outlier_channels`` (per linear layer, default 4) set the int8 split
+    (:mod:`labor_encoders.backends.int8_split`).
     Returns the paths written, by backend name.
     """
+    from ..build import copy_model, load_contextmatch
     from . import int8_split
-    from .build import copy_model, load_contextmatch
 
     texts = int8_split.calibration_texts(calibration) if int8 else []  # a bad file stops the export before any work
     k = int8_split.OUTLIER_CHANNELS if outlier_channels is None else outlier_channels

@@ -11,7 +11,7 @@ WorkRB asks a model for the full (queries x targets) score matrix of a task, nam
 
 Both take a model folder, a Hugging Face Hub id, an already loaded model, or nothing (the embedded default).
 ``workrb`` is an optional extra (``pip install 'labor-encoders[workrb]'``); only this module and
-``labor_encoders.workrb_tasks`` import it.
+``labor_encoders.workrb.tasks`` import it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def load_contextmatch_model(model: ConTeXTMatchModel | str | Path | None) -> Con
     ``None``: the embedded default."""
     if isinstance(model, ConTeXTMatchModel):
         return model
-    from .build import load_contextmatch, resolve_model_dir
+    from ..build import load_contextmatch, resolve_model_dir
 
     return load_contextmatch(resolve_model_dir(model) if model is None else model)
 
@@ -58,7 +58,7 @@ def load_jobbert_model(model: JobBERTModel | str | Path | None) -> JobBERTModel:
     """As ``load_contextmatch_model``, for JobBERT."""
     if isinstance(model, JobBERTModel):
         return model
-    from .jobbert import load_jobbert, resolve_jobbert_dir
+    from ..jobbert import load_jobbert, resolve_jobbert_dir
 
     return load_jobbert(resolve_jobbert_dir(model) if model is None else model)
 
@@ -132,7 +132,7 @@ class ConTeXTMatchWorkRB(_RankingOnly):
         """Mean-pooled target vectors (T, H), as the model encodes its skill index."""
         if not self.cache_labels:
             return self.model.encode_labels(list(targets))
-        from .index_cache import cached_label_embeddings
+        from ..index_cache import cached_label_embeddings
 
         return cached_label_embeddings(self.model, list(targets))[0]
 

@@ -1,10 +1,10 @@
 """Corpus-scale skill extraction: job ads in, Parquet parts of skills and normalised titles out, resumable.
 
-One job (:class:`BatchJob`) reads its inputs as a stream of items (:mod:`labor_encoders.batch_input`), annotates
+One job (:class:`BatchJob`) reads its inputs as a stream of items (:mod:`labor_encoders.batch.inputs`), annotates
 them in groups with :func:`annotate` (ConTeXT-match skills with scores and evidence, the JobBERT occupation of the
 title) and hands the results, in input order, to :class:`BatchOutput`, which writes them as parts of ``part_size``
 ads. The same :func:`annotate` serves the one-process engine here (:func:`run_local`) and the Ray Data engine
-(:mod:`labor_encoders.batch_ray`), and both write through the same :class:`BatchOutput`.
+(:mod:`labor_encoders.batch.ray_data`), and both write through the same :class:`BatchOutput`.
 
 The output folder::
 
@@ -42,8 +42,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_file
-from .batch_input import (
+from ..atomic import write_file
+from ..locking import output_lock
+from .inputs import (
     MAX_CHARS,
     OUTPUT_COLUMNS,
     BatchError,
@@ -53,7 +54,6 @@ from .batch_input import (
     file_format,
     read_items,
 )
-from .locking import output_lock
 
 logger = logging.getLogger(__name__)
 
@@ -170,12 +170,12 @@ class Annotator:
     def load(cls, options: ModelOptions, device: str | None = None) -> Annotator:
         """The models ``options`` name, through :func:`load_extractor` (so ``backend`` applies) and
         :func:`load_jobbert` (none without titles)."""
-        from .backends import load_extractor
+        from ..backends import load_extractor
 
         extractor = load_extractor(options.model, options.backend, device=device)
         if not options.titles:
             return cls(options, extractor)
-        from .jobbert import load_jobbert, resolve_jobbert_dir
+        from ..jobbert import load_jobbert, resolve_jobbert_dir
 
         return cls(options, extractor, load_jobbert(resolve_jobbert_dir(options.jobbert_model), device=device))
 

@@ -9,7 +9,7 @@ The pipeline::
       .iter_batches()  -> BatchOutput on the driver       # in input order (preserve_order), parts + state
 
 Each actor loads the models once in ``__init__`` (through :func:`load_extractor` and :func:`load_jobbert`, so
-``--backend`` and Hub ids work as in one process) and calls :func:`labor_encoders.batch.annotate`. Results come
+``--backend`` and Hub ids work as in one process) and calls :func:`labor_encoders.batch.runner.annotate`. Results come
 back to the driver in input order and are written by the same :class:`BatchOutput` as the one-process engine:
 the output is the same, and an interrupted run resumes the same way.
 
@@ -25,7 +25,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .batch import (
+from ..locking import output_lock
+from .inputs import Columns, item_schema, read_items
+from .runner import (
     ADS_PER_CALL,
     Annotator,
     BatchJob,
@@ -36,8 +38,6 @@ from .batch import (
     output_schema,
     summary,
 )
-from .batch_input import Columns, item_schema, read_items
-from .locking import output_lock
 
 READ_BLOCK = ADS_PER_CALL  # items per block a read task hands on: small blocks spread over all the actors
 

@@ -5,7 +5,7 @@ batch_size=32)`` gives exactly what :meth:`ConTeXTMatchModel.extract` gives (one
 scores and evidence), so the CLI's ``extract`` and ``batch`` commands take ``--backend`` and nothing else changes.
 
 - ``torch``: the model folder loaded with PyTorch (:func:`labor_encoders.build.load_contextmatch`).
-- ``onnx`` / ``onnx-int8``: :class:`~labor_encoders.onnx_model.OnnxContextMatch`, the same model class (its
+- ``onnx`` / ``onnx-int8``: :class:`~labor_encoders.backends.onnx_model.OnnxContextMatch`, the same model class (its
   tokenisation, windows, scoring, redundancy filter and evidence code) with the encoder replaced by an onnxruntime
   session over ``<folder>/onnx/model.onnx`` or ``model_int8.onnx``. The encoder's PyTorch weights are never
   loaded: only the config, the tokenizer, the skill labels and the skill vectors (read alone from the safetensors
@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .errors import LaborEncodersError
+from ..errors import LaborEncodersError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def load_extractor(
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    from .build import load_contextmatch, resolve_model_dir
+    from ..build import load_contextmatch, resolve_model_dir
 
     folder = resolve_model_dir(model)
     if backend == "torch":
@@ -54,7 +54,7 @@ def load_extractor(
 
 def load_onnx_contextmatch(folder: str | Path, backend: str = "onnx", threads: int | None = None):
     """A :class:`OnnxContextMatch` over the ``backend`` graph of the local model folder ``folder``."""
-    from .build import BuildError
+    from ..build import BuildError
     from .onnx_export import export_command, onnx_path, weights_changed
 
     folder = Path(folder)

@@ -20,7 +20,7 @@ from labor_encoders.modeling.configuration_contextmatch import ConTeXTMatchConfi
 from labor_encoders.modeling.encoder_utils import load_label_index, load_tokenizer, mean_pool
 from labor_encoders.modeling.modeling_contextmatch import ConTeXTMatchModel, ConTeXTMatchOutput
 
-from .build import BuildError
+from ..build import BuildError
 from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, session_options
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ExportError
+from ..errors import ExportError
 
 OUTLIER_CHANNELS = 4  # per linear layer's input; chosen on token fidelity to fp32 (README, "ONNX int8")
 OUTLIER_RATIO = 4.0  # a layer is split when its widest input channel exceeds this many times the median channel
@@ -130,7 +130,7 @@ def calibration_texts(path: str | Path | None = None, limit: int = CALIBRATION_T
     else:
         from labor_encoders.modeling.modeling_contextmatch import split_sentences
 
-        from .taxonomy import load_esco_skills
+        from ..taxonomy import load_esco_skills
 
         texts = [
             " ".join(description[start:end] for start, end in split_sentences(description)[:2])

@@ -82,7 +82,7 @@ LOCAL_TASKS = [key for key, spec in TASKS.items() if spec.files]
 def esco_skill_vocabulary(data: str | Path, cache: str | Path | None = None) -> list[str]:
     """WorkRB's ESCO v1.1.0 skill vocabulary (``ESCO.get_skills_vocabulary``: sorted unique preferred labels,
     13,891) from the official CSV download in ``data/esco-official``, unpacked once into WorkRB's folder layout."""
-    from .assets import cache_dir
+    from ..assets import cache_dir
 
     data = Path(data)
     skills_zip, relations_zip = data / ESCO_SKILLS_ZIP, data / ESCO_RELATIONS_ZIP

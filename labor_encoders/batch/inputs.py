@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import tables
-from .errors import LaborEncodersError
-from .tables import FORMATS, Bad, TableError
+from .. import tables
+from ..errors import LaborEncodersError
+from ..tables import FORMATS, Bad, TableError
 
 MAX_CHARS = 1_000_000  # an ad longer than this (about 150,000 words) is rejected, never cut
 RAW_CHARS = 2_000  # how much of a rejected record the rejects file keeps
@@ -44,7 +44,7 @@ REASONS = {
 }
 Item = dict[str, Any]
 ITEM_FIELDS = ("file", "source", "row", "line", "id", "title", "text", "reason", "message", "raw")
-# the columns of the batch output (labor_encoders.batch): the item's key, then what the models add
+# the columns of the batch output (labor_encoders.batch.runner): the item's key, then what the models add
 OUTPUT_COLUMNS = ["id", "source", "row", "title", "skills", "skill_labels", "skill_ids", "skill_scores"]
 OUTPUT_COLUMNS += ["occupation", "occupation_id", "occupation_score"]
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of "\ud800": not a character
